@@ -1,0 +1,47 @@
+# Tenancy — see README.md. Every target works on a fresh machine with Go.
+GO ?= go
+BIN := $(CURDIR)/bin
+CONTROLLER_GEN := $(GO) tool -modfile=hack/tools/controller-gen/go.mod controller-gen
+GOLANGCI_LINT := $(BIN)/golangci-lint
+GOLANGCI_LINT_VERSION := v2.15.0
+
+.PHONY: all build test test-unit test-integration lint generate verify bench binaries clean
+
+all: build
+
+build: ## the tenancy binary, also as a kubectl plugin
+	$(GO) build -o $(BIN)/tenancy ./cmd/tenancy
+	ln -sf tenancy $(BIN)/kubectl-tenancy
+
+generate: ## CRDs, RBAC and deepcopy from the Go types and markers
+	$(CONTROLLER_GEN) object paths=./api/...
+	$(CONTROLLER_GEN) crd:allowDangerousTypes=false rbac:roleName=tenancy-controller paths=./api/... paths=./internal/controller/... output:crd:artifacts:config=config/crd output:rbac:artifacts:config=config/rbac
+
+binaries: ## etcd and the Kubernetes control plane, built once into bin/
+	$(GO) run ./cmd/tenancy dev binaries
+
+test: binaries ## everything CI runs: unit, integration and end-to-end tests
+	$(GO) test -count=1 -timeout 40m ./...
+
+test-unit:
+	$(GO) test -count=1 -short ./api/... ./internal/...
+
+test-integration: binaries
+	$(GO) test -count=1 -timeout 40m ./test/... ./internal/localcluster/...
+
+$(GOLANGCI_LINT):
+	GOBIN=$(BIN) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+
+lint: $(GOLANGCI_LINT)
+	$(GO) vet ./...
+	$(GOLANGCI_LINT) run ./...
+
+verify: generate ## fails if generated files are stale
+	$(GO) mod tidy
+	git diff --exit-code -- api config go.mod go.sum
+
+bench: binaries
+	$(GO) run ./bench/provision $(BENCH_ARGS)
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,38 @@
+package v1alpha1
+
+import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+// Condition types of a Workspace: Ready sums up the others.
+const (
+	ConditionReady     = "Ready"
+	ConditionNamespace = "NamespaceReady"
+	ConditionRBAC      = "RBACReady"
+	ConditionQuota     = "QuotaReady"
+	ConditionNetwork   = "NetworkReady"
+	ConditionStorage   = "StorageReady"
+	ConditionIstio     = "IstioReady"
+	ConditionPlugins   = "PluginsReady"
+)
+
+// Condition reasons.
+const (
+	ReasonReconciled        = "Reconciled"
+	ReasonNamespaceConflict = "NamespaceConflict"
+	ReasonApplyFailed       = "ApplyFailed"
+	ReasonClassNotFound     = "ClassNotFound"
+	ReasonNoOwner           = "NoOwner"
+	ReasonNotRequested      = "NotRequested"
+	ReasonNotInstalled      = "NotInstalled"
+	ReasonPartsNotReady     = "PartsNotReady"
+	ReasonTerminating       = "Terminating"
+)
+
+// Condition reads a Workspace condition, or nil.
+func (ws *Workspace) Condition(t string) *metav1.Condition {
+	for i := range ws.Status.Conditions {
+		if ws.Status.Conditions[i].Type == t {
+			return &ws.Status.Conditions[i]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,73 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/tenancy-dev/tenancy/internal/controller"
+)
+
+// ControllerOptions are the flags of `tenancy controller`.
+type ControllerOptions struct {
+	kube    *genericclioptions.ConfigFlags
+	streams genericiooptions.IOStreams
+	ctrl    controller.Options
+	devLogs bool
+}
+
+func newControllerCommand(streams genericiooptions.IOStreams) *cobra.Command {
+	o := &ControllerOptions{streams: streams}
+	cmd := &cobra.Command{
+		Use:   "controller",
+		Short: "Run the workspace controller against a cluster",
+		Long: `Run the workspace controller: it turns Workspaces into namespaces with
+RBAC, quota, limit range, network policy and storage, and keeps them so.
+Install the CRDs first with 'tenancy install'.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	o.kube = kubeFlags(cmd)
+	f := cmd.Flags()
+	f.IntVar(&o.ctrl.Concurrency, "concurrency", 8, "workspaces reconciled at once")
+	f.StringVar(&o.ctrl.MetricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint; 0 turns it off")
+	f.StringVar(&o.ctrl.ProbeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz; 0 turns them off")
+	f.BoolVar(&o.ctrl.LeaderElection, "leader-elect", false, "elect a leader, so several replicas can run and one works")
+	f.StringVar(&o.ctrl.LeaderNamespace, "leader-election-namespace", "kube-system", "namespace of the leader election lease")
+	f.StringVar(&o.ctrl.IstioUserHeader, "istio-userid-header", "kubeflow-userid", "request header that carries the user's name, for Istio AuthorizationPolicies")
+	f.BoolVar(&o.devLogs, "dev-logs", false, "human-readable logs instead of JSON")
+	return cmd
+}
+
+// Validate checks the flags.
+func (o *ControllerOptions) Validate() error {
+	if o.ctrl.Concurrency < 1 {
+		return fmt.Errorf("--concurrency must be at least 1, got %d", o.ctrl.Concurrency)
+	}
+	return nil
+}
+
+// Run runs the controller until ctx ends.
+func (o *ControllerOptions) Run(ctx context.Context) error {
+	ctrl.SetLogger(zap.New(zap.WriteTo(o.streams.ErrOut), zap.UseDevMode(o.devLogs)))
+	cfg, err := o.kube.ToRESTConfig()
+	if err != nil {
+		return fmt.Errorf("load kubeconfig: %w", err)
+	}
+	cfg.QPS, cfg.Burst = 200, 400
+	mgr, err := controller.NewManager(cfg, o.ctrl)
+	if err != nil {
+		return err
+	}
+	return mgr.Start(ctx)
+}

@@ -1,0 +1,258 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
+	"github.com/tenancy-dev/tenancy/internal/controller"
+	"github.com/tenancy-dev/tenancy/internal/install"
+	"github.com/tenancy-dev/tenancy/internal/localcluster"
+)
+
+// UpOptions are the flags of `tenancy up`.
+type UpOptions struct {
+	streams genericiooptions.IOStreams
+	kube    *genericclioptions.ConfigFlags
+	getenv  func(string) string
+
+	DataDir  string
+	BinDir   string
+	Reset    bool
+	Port     int
+	NoDemo   bool
+	External bool // set by Complete: a cluster was named
+}
+
+func newUpCommand(streams genericiooptions.IOStreams) *cobra.Command {
+	o := &UpOptions{streams: streams, getenv: os.Getenv}
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Run Tenancy: a local control plane (or your cluster), the controller and demo workspaces",
+		Long: `Run Tenancy until Ctrl-C.
+
+With no cluster named, it builds (the first time, ~15-25 minutes) and starts a
+real local Kubernetes control plane — etcd, kube-apiserver,
+kube-controller-manager, kube-scheduler and simulated kwok nodes with CPUs and
+GPUs — whose state lives in --data-dir, so stopping and starting again keeps
+every workspace. With --kubeconfig (or KUBECONFIG) it uses that cluster.
+
+It installs the CRDs, runs the workspace controller, creates the default
+WorkspaceClass and the workspaces of the Arena multi-user guide (workplace1
+for alex, workplace2 for bob, workplace3 for tom), and prints the
+KUBECONFIG to use with kubectl.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.Complete(cmd)
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	o.kube = kubeFlags(cmd)
+	f := cmd.Flags()
+	f.StringVar(&o.DataDir, "data-dir", "", "where the local control plane keeps its state (default ~/.tenancy)")
+	f.StringVar(&o.BinDir, "bin-dir", "", "where the Kubernetes binaries are built and kept (default: the repository's bin/, or ~/.cache/tenancy/bin)")
+	f.BoolVar(&o.Reset, "reset", false, "start the local control plane empty, deleting its earlier state")
+	f.IntVar(&o.Port, "port", 6443, "kube-apiserver port of the local control plane; 0 picks a free one")
+	f.BoolVar(&o.NoDemo, "no-demo", false, "do not create the default class and demo workspaces")
+	return cmd
+}
+
+// Complete fills in defaults and finds out whether a cluster was named.
+func (o *UpOptions) Complete(cmd *cobra.Command) {
+	if o.DataDir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			home = os.TempDir()
+		}
+		o.DataDir = filepath.Join(home, ".tenancy")
+	}
+	if o.BinDir == "" {
+		o.BinDir = localcluster.DefaultBinDir()
+	}
+	named := cmd.Flags().Changed("kubeconfig") || cmd.Flags().Changed("context") || cmd.Flags().Changed("server")
+	if env := o.getenv("KUBECONFIG"); env != "" && !o.isOwnKubeconfig(env) {
+		named = true
+	}
+	o.External = named
+}
+
+// isOwnKubeconfig: a KUBECONFIG left exported from an earlier `tenancy up`
+// means the local control plane, not a cluster to use.
+func (o *UpOptions) isOwnKubeconfig(path string) bool {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return false
+	}
+	dir, err := filepath.Abs(o.DataDir)
+	if err != nil {
+		return false
+	}
+	rel, err := filepath.Rel(dir, abs)
+	return err == nil && rel != ".." && !filepath.IsAbs(rel) && (len(rel) < 3 || rel[:3] != "../")
+}
+
+// Validate checks the flags.
+func (o *UpOptions) Validate() error {
+	if o.Port < 0 || o.Port > 65535 {
+		return fmt.Errorf("--port must be between 0 and 65535, got %d", o.Port)
+	}
+	if o.External && o.Reset {
+		return errors.New("--reset applies to the local control plane only; it cannot be used with --kubeconfig, --context or KUBECONFIG")
+	}
+	return nil
+}
+
+// localNodes are the simulated nodes of the local control plane: a CPU pool
+// and a GPU pool, as an ML cluster has.
+func localNodes() []localcluster.Node {
+	return []localcluster.Node{
+		{Name: "cpu-node-1", CPU: "32", Memory: "128Gi", Labels: map[string]string{"tenancy.dev/pool": "cpu"}},
+		{Name: "cpu-node-2", CPU: "32", Memory: "128Gi", Labels: map[string]string{"tenancy.dev/pool": "cpu"}},
+		{Name: "gpu-node-1", CPU: "64", Memory: "512Gi", GPUs: 8, Labels: map[string]string{"tenancy.dev/pool": "gpu"}},
+	}
+}
+
+// Run brings Tenancy up and keeps it up until ctx ends.
+func (o *UpOptions) Run(ctx context.Context) error {
+	out := o.streams.Out
+	var cfg *rest.Config
+	kubeconfigPath := ""
+	logDir := filepath.Join(o.DataDir, "logs")
+	if o.External {
+		c, err := o.kube.ToRESTConfig()
+		if err != nil {
+			return fmt.Errorf("load kubeconfig: %w", err)
+		}
+		cfg = c
+		fmt.Fprintf(out, "Using the cluster at %s\n", cfg.Host)
+	} else {
+		fmt.Fprintf(out, "Starting a local control plane in %s\n", o.DataDir)
+		cl, err := localcluster.Start(ctx, localcluster.Options{
+			DataDir:       o.DataDir,
+			BinDir:        o.BinDir,
+			Reset:         o.Reset,
+			APIServerPort: o.Port,
+			Progress:      out,
+			Nodes:         localNodes(),
+		})
+		if err != nil {
+			return err
+		}
+		defer func() {
+			fmt.Fprintln(out, "Stopping the local control plane")
+			if err := cl.Stop(); err != nil {
+				fmt.Fprintln(o.streams.ErrOut, "error stopping the control plane:", err)
+			}
+		}()
+		cfg = cl.Config()
+		kubeconfigPath = cl.AdminKubeconfig()
+		logDir = cl.LogDir()
+	}
+
+	c, err := client.New(cfg, client.Options{Scheme: controller.Scheme()})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "Installing the CRDs")
+	if err := install.CRDs(ctx, c); err != nil {
+		return err
+	}
+
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return err
+	}
+	logFile, err := os.OpenFile(filepath.Join(logDir, "controller.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	ctrl.SetLogger(zap.New(zap.WriteTo(logFile)))
+	mgr, err := controller.NewManager(cfg, controller.Options{Concurrency: 8, MetricsAddr: "0", ProbeAddr: "0", IstioUserHeader: "kubeflow-userid"})
+	if err != nil {
+		return err
+	}
+	mgrCtx, stopMgr := context.WithCancel(ctx)
+	mgrDone := make(chan error, 1)
+	go func() { mgrDone <- mgr.Start(mgrCtx) }()
+	defer func() {
+		stopMgr()
+		<-mgrDone
+	}()
+	fmt.Fprintf(out, "Controller running (logs: %s)\n", logFile.Name())
+
+	if !o.NoDemo {
+		objs := []client.Object{install.DefaultClass()}
+		for _, ws := range install.DemoWorkspaces() {
+			objs = append(objs, ws)
+		}
+		if err := install.CreateIfMissing(ctx, c, objs...); err != nil {
+			return err
+		}
+		if err := waitReady(ctx, c, 2*time.Minute, "workplace1", "workplace2", "workplace3"); err != nil {
+			return err
+		}
+		fmt.Fprintln(out, "Workspaces workplace1 (alex), workplace2 (bob) and workplace3 (tom) are Ready")
+	}
+
+	fmt.Fprintln(out)
+	fmt.Fprintln(out, "Tenancy is up. To use the cluster with kubectl:")
+	if kubeconfigPath != "" {
+		fmt.Fprintf(out, "export KUBECONFIG=%s\n", kubeconfigPath)
+	}
+	fmt.Fprintln(out, "  kubectl get workspaces")
+	fmt.Fprintln(out, "  kubectl get nodes")
+	fmt.Fprintln(out, "  kubectl get resourcequota,rolebindings -n workplace3")
+	fmt.Fprintln(out, "Press Ctrl-C to stop. State is kept; 'tenancy up --reset' starts empty.")
+
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-mgrDone:
+		return fmt.Errorf("the controller stopped: %w", err)
+	}
+}
+
+// waitReady waits until the named workspaces are Ready.
+func waitReady(ctx context.Context, c client.Client, timeout time.Duration, names ...string) error {
+	var notReady string
+	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		for _, n := range names {
+			ws := &tenancyv1.Workspace{}
+			if err := c.Get(ctx, client.ObjectKey{Name: n}, ws); err != nil {
+				notReady = n + ": " + err.Error()
+				return false, nil //nolint:nilerr // keep waiting
+			}
+			cond := meta.FindStatusCondition(ws.Status.Conditions, tenancyv1.ConditionReady)
+			if cond == nil || cond.Status != "True" || cond.ObservedGeneration != ws.Generation {
+				notReady = n
+				if cond != nil {
+					notReady += ": " + cond.Reason + ": " + cond.Message
+				}
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("workspace %s is not Ready after %s: %w", notReady, timeout, err)
+	}
+	return nil
+}
+

@@ -1,0 +1,87 @@
+// Package controller assembles the Tenancy controller manager: the scheme,
+// a cache that holds only Tenancy's own objects, and the reconcilers.
+package controller
+
+import (
+	"fmt"
+	"time"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/discovery"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
+	"github.com/tenancy-dev/tenancy/internal/controller/workspace"
+)
+
+// Scheme knows the Kubernetes built-in types and Tenancy's.
+func Scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(tenancyv1.AddToScheme(s))
+	utilruntime.Must(apiextensionsv1.AddToScheme(s))
+	return s
+}
+
+// Options configure the controller manager.
+type Options struct {
+	Concurrency     int
+	MetricsAddr     string // "0" turns metrics off
+	ProbeAddr       string // "0" turns probes off
+	LeaderElection  bool
+	LeaderNamespace string
+	IstioUserHeader string
+}
+
+// NewManager returns a manager running the workspace controller.
+func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
+	managed := labels.SelectorFromSet(labels.Set{tenancyv1.LabelManagedBy: tenancyv1.ManagedByValue})
+	byObject := map[client.Object]cache.ByObject{}
+	for _, obj := range workspace.ManagedObjects() {
+		byObject[obj] = cache.ByObject{Label: managed}
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  Scheme(),
+		Cache:                   cache.Options{ByObject: byObject},
+		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
+		HealthProbeBindAddress:  o.ProbeAddr,
+		LeaderElection:          o.LeaderElection,
+		LeaderElectionID:        "tenancy-controller.tenancy.dev",
+		LeaderElectionNamespace: o.LeaderNamespace,
+		GracefulShutdownTimeout: ptr(10 * time.Second),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create controller manager: %w", err)
+	}
+	disc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	r := workspace.New(mgr.GetClient(), mgr.GetAPIReader(),
+		workspace.WithConcurrency(o.Concurrency),
+		workspace.WithIstio(workspace.NewDiscoveryIstio(disc, time.Minute), o.IstioUserHeader),
+	)
+	if err := r.SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("set up workspace controller: %w", err)
+	}
+	if o.ProbeAddr != "0" {
+		if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+			return nil, err
+		}
+		if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+			return nil, err
+		}
+	}
+	return mgr, nil
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,49 @@
+package workspace
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/types"
+	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
+
+	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
+)
+
+// objectMeta is what every managed object's metadata starts from: the
+// managed-by and workspace labels, and the Workspace as controlling owner so
+// that garbage collection is a second line of cleanup behind the finalizer.
+type objectMeta struct {
+	WorkspaceName string
+	WorkspaceUID  types.UID
+}
+
+func (m objectMeta) labels() map[string]string {
+	return map[string]string{
+		tenancyv1.LabelManagedBy: tenancyv1.ManagedByValue,
+		tenancyv1.LabelWorkspace: m.WorkspaceName,
+	}
+}
+
+func (m objectMeta) ownerRef() *metav1ac.OwnerReferenceApplyConfiguration {
+	return metav1ac.OwnerReference().
+		WithAPIVersion(tenancyv1.GroupVersion.String()).
+		WithKind("Workspace").
+		WithName(m.WorkspaceName).
+		WithUID(m.WorkspaceUID).
+		WithController(true).
+		WithBlockOwnerDeletion(true)
+}
+
+// rbacName joins parts into an RBAC object name (RBAC names are path
+// segments, so ':' and '@' are fine), hashing the tail of names too long
+// for etcd keys to stay readable.
+func rbacName(parts ...string) string {
+	n := strings.Join(parts, ":")
+	if len(n) <= 200 {
+		return n
+	}
+	sum := sha256.Sum256([]byte(n))
+	return n[:180] + "-" + hex.EncodeToString(sum[:])[:16]
+}

@@ -1,0 +1,51 @@
+package workspace
+
+import (
+	"encoding/json"
+	"strings"
+
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+
+	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
+)
+
+// Namespace annotations read by the PodNodeSelector and
+// PodTolerationRestriction admission plugins.
+const (
+	annotationNodeSelector       = "scheduler.alpha.kubernetes.io/node-selector"
+	annotationDefaultTolerations = "scheduler.alpha.kubernetes.io/defaultTolerations"
+	labelPodSecurityEnforce      = "pod-security.kubernetes.io/enforce"
+)
+
+// desiredNamespace is the workspace's namespace: the class's labels,
+// Tenancy's labels, the pod-security level and the node pool.
+func desiredNamespace(e effective, m objectMeta) *corev1ac.NamespaceApplyConfiguration {
+	labels := map[string]string{}
+	for k, v := range e.NamespaceLabels {
+		labels[k] = v
+	}
+	for k, v := range m.labels() {
+		labels[k] = v
+	}
+	labels[labelPodSecurityEnforce] = string(e.PodSecurity)
+	ns := corev1ac.Namespace(e.Name).WithLabels(labels).WithOwnerReferences(m.ownerRef())
+	if len(e.NodeSelector) > 0 {
+		pairs := make([]string, 0, len(e.NodeSelector))
+		for _, k := range sortedKeys(e.NodeSelector) {
+			pairs = append(pairs, k+"="+e.NodeSelector[k])
+		}
+		ns.WithAnnotations(map[string]string{annotationNodeSelector: strings.Join(pairs, ",")})
+	}
+	if len(e.Tolerations) > 0 {
+		raw, _ := json.Marshal(e.Tolerations) // a []Toleration always marshals
+		ns.WithAnnotations(map[string]string{annotationDefaultTolerations: string(raw)})
+	}
+	return ns
+}
+
+// isOurs says whether an existing namespace was made by Tenancy for this
+// workspace; any other namespace of that name is never touched.
+func isOurs(labels map[string]string, workspace string) bool {
+	return labels[tenancyv1.LabelManagedBy] == tenancyv1.ManagedByValue &&
+		labels[tenancyv1.LabelWorkspace] == workspace
+}

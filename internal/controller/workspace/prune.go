@@ -1,0 +1,67 @@
+package workspace
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
+)
+
+// prunable lists, per managed kind, the list type the cache serves.
+// PersistentVolumeClaims are not pruned: they hold the users' data and go
+// with the namespace.
+var namespacedKinds = []client.ObjectList{
+	&corev1.ServiceAccountList{},
+	&rbacv1.RoleList{},
+	&rbacv1.RoleBindingList{},
+	&corev1.ResourceQuotaList{},
+	&corev1.LimitRangeList{},
+	&networkingv1.NetworkPolicyList{},
+}
+
+var clusterKinds = []client.ObjectList{
+	&rbacv1.ClusterRoleBindingList{},
+	&rbacv1.ClusterRoleList{},
+}
+
+// prune deletes the objects of the given kind that carry the workspace's
+// label and whose name is not in keep. namespace is "" for cluster-scoped
+// kinds.
+func prune(ctx context.Context, c client.Client, list client.ObjectList, workspace, namespace string, keep sets.Set[string]) error {
+	opts := []client.ListOption{client.MatchingLabels{
+		tenancyv1.LabelManagedBy: tenancyv1.ManagedByValue,
+		tenancyv1.LabelWorkspace: workspace,
+	}}
+	if namespace != "" {
+		opts = append(opts, client.InNamespace(namespace))
+	}
+	if err := c.List(ctx, list, opts...); err != nil {
+		return fmt.Errorf("list %T: %w", list, err)
+	}
+	items, err := meta.ExtractList(list)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, it := range items {
+		obj := it.(client.Object)
+		if keep.Has(obj.GetName()) || !obj.GetDeletionTimestamp().IsZero() {
+			continue
+		}
+		if err := c.Delete(ctx, obj, client.Preconditions{UID: ptr(obj.GetUID())}); err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("prune %s %s/%s: %w", kindOf(obj), obj.GetNamespace(), obj.GetName(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,134 @@
+package workspace
+
+import (
+	"strings"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	rbacv1ac "k8s.io/client-go/applyconfigurations/rbac/v1"
+
+	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
+)
+
+// Names of the RBAC objects in a workspace namespace.
+const (
+	ownerBindingName   = "tenancy:owner"
+	ownerRulesName     = "tenancy:owner-rules"
+	editorSAName       = "default-editor"
+	viewerSAName       = "default-viewer"
+	contributorsPrefix = "tenancy:contributor"
+)
+
+// rbacObjects are the RBAC objects of one workspace.
+type rbacObjects struct {
+	ServiceAccounts     []*corev1ac.ServiceAccountApplyConfiguration
+	Roles               []*rbacv1ac.RoleApplyConfiguration
+	RoleBindings        []*rbacv1ac.RoleBindingApplyConfiguration
+	ClusterRoles        []*rbacv1ac.ClusterRoleApplyConfiguration
+	ClusterRoleBindings []*rbacv1ac.ClusterRoleBindingApplyConfiguration
+}
+
+// desiredRBAC binds the owner to admin (plus the extra rules), each
+// contributor to its role, and the default-editor/default-viewer
+// ServiceAccounts to edit/view. Subjects in inactive (users who are
+// disabled) get no binding: the declaration stays, the access does not.
+func desiredRBAC(e effective, m objectMeta, inactive func(tenancyv1.Subject) bool) rbacObjects {
+	var out rbacObjects
+	ns := e.Name
+	bind := func(name, clusterRole string, subjects ...rbacv1.Subject) {
+		rb := rbacv1ac.RoleBinding(name, ns).WithLabels(m.labels()).WithOwnerReferences(m.ownerRef()).
+			WithRoleRef(rbacv1ac.RoleRef().WithAPIGroup(rbacv1.GroupName).WithKind("ClusterRole").WithName(clusterRole))
+		for _, s := range subjects {
+			rb.WithSubjects(subjectAC(s))
+		}
+		out.RoleBindings = append(out.RoleBindings, rb)
+	}
+
+	plugins := pluginAnnotations(e.Plugins)
+	for _, sa := range []struct{ name, role string }{{editorSAName, "edit"}, {viewerSAName, "view"}} {
+		ac := corev1ac.ServiceAccount(sa.name, ns).WithLabels(m.labels()).WithOwnerReferences(m.ownerRef())
+		if sa.name == editorSAName && len(plugins) > 0 {
+			ac.WithAnnotations(plugins)
+		}
+		out.ServiceAccounts = append(out.ServiceAccounts, ac)
+		bind("tenancy:"+sa.name, sa.role, rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: sa.name, Namespace: ns})
+	}
+
+	if e.Owner != nil && !inactive(*e.Owner) {
+		owner := e.Owner.RBAC()
+		bind(ownerBindingName, string(tenancyv1.RoleAdmin), owner)
+		if len(e.Rules) > 0 {
+			out.Roles = append(out.Roles, rbacv1ac.Role(ownerRulesName, ns).WithLabels(m.labels()).
+				WithOwnerReferences(m.ownerRef()).WithRules(policyRulesAC(e.Rules)...))
+			out.RoleBindings = append(out.RoleBindings, rbacv1ac.RoleBinding(ownerRulesName, ns).
+				WithLabels(m.labels()).WithOwnerReferences(m.ownerRef()).
+				WithRoleRef(rbacv1ac.RoleRef().WithAPIGroup(rbacv1.GroupName).WithKind("Role").WithName(ownerRulesName)).
+				WithSubjects(subjectAC(owner)))
+		}
+		if len(e.ClusterRules) > 0 {
+			name := clusterRulesName(e.Name)
+			out.ClusterRoles = append(out.ClusterRoles, rbacv1ac.ClusterRole(name).WithLabels(m.labels()).
+				WithOwnerReferences(m.ownerRef()).WithRules(policyRulesAC(e.ClusterRules)...))
+			out.ClusterRoleBindings = append(out.ClusterRoleBindings, rbacv1ac.ClusterRoleBinding(name).
+				WithLabels(m.labels()).WithOwnerReferences(m.ownerRef()).
+				WithRoleRef(rbacv1ac.RoleRef().WithAPIGroup(rbacv1.GroupName).WithKind("ClusterRole").WithName(name)).
+				WithSubjects(subjectAC(owner)))
+		}
+	}
+
+	for _, c := range e.Contributors {
+		if inactive(c.Subject) {
+			continue
+		}
+		bind(contributorBindingName(c), string(c.Role), c.RBAC())
+	}
+	return out
+}
+
+// clusterRulesName is the ClusterRole (and binding) holding a workspace
+// owner's cluster-scoped rules.
+func clusterRulesName(workspace string) string {
+	return rbacName("tenancy", "workspace", workspace, "owner")
+}
+
+// contributorBindingName names a contributor's RoleBinding after its role
+// and subject, so a role change replaces the binding (roleRef is immutable).
+func contributorBindingName(c tenancyv1.Contributor) string {
+	parts := []string{contributorsPrefix, string(c.Role), strings.ToLower(string(c.Kind))}
+	if c.Kind == tenancyv1.ServiceAccountKind {
+		parts = append(parts, c.Namespace)
+	}
+	return rbacName(append(parts, c.Name)...)
+}
+
+func subjectAC(s rbacv1.Subject) *rbacv1ac.SubjectApplyConfiguration {
+	ac := rbacv1ac.Subject().WithKind(s.Kind).WithName(s.Name)
+	if s.APIGroup != "" {
+		ac.WithAPIGroup(s.APIGroup)
+	}
+	if s.Namespace != "" {
+		ac.WithNamespace(s.Namespace)
+	}
+	return ac
+}
+
+func policyRulesAC(rules []rbacv1.PolicyRule) []*rbacv1ac.PolicyRuleApplyConfiguration {
+	out := make([]*rbacv1ac.PolicyRuleApplyConfiguration, 0, len(rules))
+	for _, r := range rules {
+		ac := rbacv1ac.PolicyRule().WithVerbs(r.Verbs...)
+		if r.APIGroups != nil {
+			ac.WithAPIGroups(r.APIGroups...)
+		}
+		if r.Resources != nil {
+			ac.WithResources(r.Resources...)
+		}
+		if r.ResourceNames != nil {
+			ac.WithResourceNames(r.ResourceNames...)
+		}
+		if r.NonResourceURLs != nil {
+			ac.WithNonResourceURLs(r.NonResourceURLs...)
+		}
+		out = append(out, ac)
+	}
+	return out
+}

@@ -1,0 +1,410 @@
+// Package workspace reconciles Workspaces: from a Workspace and its
+// WorkspaceClass it server-side applies the namespace, RBAC, quota, limit
+// range, network policy, storage and mesh policy, prunes what is no longer
+// desired, and reports one condition per part.
+package workspace
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/sets"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
+)
+
+// +kubebuilder:rbac:groups=tenancy.dev,resources=workspaces,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=tenancy.dev,resources=workspaces/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=tenancy.dev,resources=workspaces/finalizers,verbs=update
+// +kubebuilder:rbac:groups=tenancy.dev,resources=workspaceclasses;users,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=namespaces;serviceaccounts;resourcequotas;limitranges;persistentvolumeclaims,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings;clusterroles;clusterrolebindings,verbs=get;list;watch;create;update;patch;delete;deletecollection;bind;escalate
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=security.istio.io,resources=authorizationpolicies,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+
+// IstioDetector says whether Istio's AuthorizationPolicy API is served.
+type IstioDetector interface {
+	Installed(ctx context.Context) bool
+}
+
+// Option configures a Reconciler.
+type Option func(*Reconciler)
+
+// WithConcurrency sets how many workspaces are reconciled at once.
+func WithConcurrency(n int) Option { return func(r *Reconciler) { r.concurrency = n } }
+
+// WithIstio turns on Istio AuthorizationPolicies where d says Istio is
+// installed; header is the request header carrying the user's name.
+func WithIstio(d IstioDetector, header string) Option {
+	return func(r *Reconciler) { r.istio, r.userHeader = d, header }
+}
+
+// WithInactive names the subjects that get no binding (disabled users).
+func WithInactive(f func(ctx context.Context, s tenancyv1.Subject) bool) Option {
+	return func(r *Reconciler) { r.inactive = f }
+}
+
+// Reconciler reconciles Workspaces.
+type Reconciler struct {
+	client      client.Client // reads from the cache of managed objects
+	apiReader   client.Reader // reads around the cache: namespaces Tenancy does not manage
+	concurrency int
+	istio       IstioDetector
+	userHeader  string
+	inactive    func(ctx context.Context, s tenancyv1.Subject) bool
+}
+
+// New returns a Reconciler. apiReader must read from the API server, not
+// from the cache, which holds only Tenancy's own objects.
+func New(c client.Client, apiReader client.Reader, opts ...Option) *Reconciler {
+	r := &Reconciler{
+		client:      c,
+		apiReader:   apiReader,
+		concurrency: 4,
+		userHeader:  "kubeflow-userid",
+		inactive:    func(context.Context, tenancyv1.Subject) bool { return false },
+	}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
+}
+
+// ManagedObjects are the kinds the controller creates. The manager's cache
+// must hold only those carrying the managed-by label (see cmd wiring).
+func ManagedObjects() []client.Object {
+	return []client.Object{
+		&corev1.Namespace{}, &corev1.ServiceAccount{}, &corev1.ResourceQuota{}, &corev1.LimitRange{},
+		&corev1.PersistentVolumeClaim{}, &rbacv1.Role{}, &rbacv1.RoleBinding{}, &rbacv1.ClusterRole{},
+		&rbacv1.ClusterRoleBinding{}, &networkingv1.NetworkPolicy{},
+	}
+}
+
+// SetupWithManager registers the controller: it watches Workspaces, every
+// kind it manages (through the owner reference) and WorkspaceClasses.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	b := ctrl.NewControllerManagedBy(mgr).
+		For(&tenancyv1.Workspace{}).
+		Watches(&tenancyv1.WorkspaceClass{}, handler.EnqueueRequestsFromMapFunc(r.workspacesOfClass)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.concurrency})
+	for _, o := range ManagedObjects() {
+		b = b.Owns(o)
+	}
+	return b.Complete(r)
+}
+
+// Reconcile brings one Workspace's objects to their desired state.
+func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl.Result, error) {
+	ws := &tenancyv1.Workspace{}
+	if err := r.client.Get(ctx, req.NamespacedName, ws); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !ws.DeletionTimestamp.IsZero() {
+		return r.finalize(ctx, ws)
+	}
+	if !controllerutil.ContainsFinalizer(ws, tenancyv1.Finalizer) {
+		before := ws.DeepCopy()
+		controllerutil.AddFinalizer(ws, tenancyv1.Finalizer)
+		if err := r.client.Patch(ctx, ws, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+			return ctrl.Result{}, fmt.Errorf("add finalizer: %w", err)
+		}
+	}
+
+	st := newStatus(ws)
+	class, err := r.class(ctx, ws)
+	if err != nil {
+		var missing classNotFoundError
+		if !errors.As(err, &missing) {
+			return ctrl.Result{}, err
+		}
+		st.blocked(tenancyv1.ReasonClassNotFound, err.Error())
+		return ctrl.Result{}, r.writeStatus(ctx, ws, st)
+	}
+	if class != nil {
+		st.status.Class = class.Name
+	}
+	e := effectiveSpec(ws, class)
+	m := objectMeta{WorkspaceName: ws.Name, WorkspaceUID: ws.UID}
+
+	if conflict, err := r.ensureNamespace(ctx, e, m); err != nil {
+		st.part(tenancyv1.ConditionNamespace, err)
+		return ctrl.Result{}, errors.Join(err, r.writeStatus(ctx, ws, st))
+	} else if conflict != "" {
+		st.blocked(tenancyv1.ReasonNamespaceConflict, conflict)
+		return ctrl.Result{}, r.writeStatus(ctx, ws, st)
+	}
+	st.part(tenancyv1.ConditionNamespace, nil)
+	st.status.Namespace = ws.Name
+
+	rbacErr := r.ensureRBAC(ctx, e, m)
+	st.part(tenancyv1.ConditionRBAC, rbacErr)
+	if e.Plugins != nil {
+		st.part(tenancyv1.ConditionPlugins, rbacErr)
+	} else {
+		st.notRequested(tenancyv1.ConditionPlugins, "no plugins configured")
+	}
+	quotaErr := r.ensureQuota(ctx, e, m)
+	st.part(tenancyv1.ConditionQuota, quotaErr)
+	netErr := r.ensureNetworkPolicy(ctx, e, m)
+	st.part(tenancyv1.ConditionNetwork, netErr)
+	storageErr := r.ensureStorage(ctx, e, m, st)
+	istioErr := r.ensureIstio(ctx, e, m, st)
+	if e.Owner == nil {
+		st.noOwner()
+	}
+	st.quota(r.readQuota(ctx, ws.Name))
+
+	errs := errors.Join(rbacErr, quotaErr, netErr, storageErr, istioErr)
+	if errs != nil {
+		log.FromContext(ctx).Error(errs, "Some parts of the workspace failed to apply")
+	}
+	return ctrl.Result{}, errors.Join(errs, r.writeStatus(ctx, ws, st))
+}
+
+// classNotFoundError is a Workspace naming a class that does not exist.
+type classNotFoundError struct{ name string }
+
+func (e classNotFoundError) Error() string {
+	return fmt.Sprintf("WorkspaceClass %q does not exist: create it or change spec.class", e.name)
+}
+
+// class returns the Workspace's class: the named one, or the default one, or
+// nil when the workspace names none and no class is the default.
+func (r *Reconciler) class(ctx context.Context, ws *tenancyv1.Workspace) (*tenancyv1.WorkspaceClass, error) {
+	if ws.Spec.Class != "" {
+		c := &tenancyv1.WorkspaceClass{}
+		if err := r.client.Get(ctx, client.ObjectKey{Name: ws.Spec.Class}, c); err != nil {
+			if apierrors.IsNotFound(err) {
+				return nil, classNotFoundError{ws.Spec.Class}
+			}
+			return nil, err
+		}
+		return c, nil
+	}
+	list := &tenancyv1.WorkspaceClassList{}
+	if err := r.client.List(ctx, list); err != nil {
+		return nil, err
+	}
+	return DefaultClass(list.Items), nil
+}
+
+// DefaultClass picks the class marked default; with several, the oldest
+// (then first by name), so the choice is stable.
+func DefaultClass(classes []tenancyv1.WorkspaceClass) *tenancyv1.WorkspaceClass {
+	var defaults []tenancyv1.WorkspaceClass
+	for _, c := range classes {
+		if c.Annotations[tenancyv1.AnnotationIsDefaultClass] == "true" {
+			defaults = append(defaults, c)
+		}
+	}
+	if len(defaults) == 0 {
+		return nil
+	}
+	sort.Slice(defaults, func(i, j int) bool {
+		a, b := defaults[i], defaults[j]
+		if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+			return a.CreationTimestamp.Before(&b.CreationTimestamp)
+		}
+		return a.Name < b.Name
+	})
+	return &defaults[0]
+}
+
+// workspacesOfClass maps a WorkspaceClass event to the workspaces it may
+// affect: those naming it, and those naming none (it may be the default).
+func (r *Reconciler) workspacesOfClass(ctx context.Context, obj client.Object) []reconcile.Request {
+	list := &tenancyv1.WorkspaceList{}
+	if err := r.client.List(ctx, list); err != nil {
+		log.FromContext(ctx).Error(err, "List workspaces for class", "class", obj.GetName())
+		return nil
+	}
+	var out []reconcile.Request
+	for _, ws := range list.Items {
+		if ws.Spec.Class == obj.GetName() || ws.Spec.Class == "" {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKey{Name: ws.Name}})
+		}
+	}
+	return out
+}
+
+// ensureNamespace creates or updates the namespace. It returns a non-empty
+// conflict message, and touches nothing, when a namespace of that name
+// exists and is not this workspace's.
+func (r *Reconciler) ensureNamespace(ctx context.Context, e effective, m objectMeta) (string, error) {
+	ns := &corev1.Namespace{}
+	err := r.client.Get(ctx, client.ObjectKey{Name: e.Name}, ns)
+	if apierrors.IsNotFound(err) {
+		// The cache holds only Tenancy's namespaces: ask the API server
+		// whether somebody else's is there.
+		err = r.apiReader.Get(ctx, client.ObjectKey{Name: e.Name}, ns)
+		if apierrors.IsNotFound(err) {
+			// Create, not apply: an apply racing with somebody else's create
+			// would adopt their namespace.
+			ns = &corev1.Namespace{}
+			ns.Name = e.Name
+			ns.Labels = m.labels()
+			if err := r.client.Create(ctx, ns, client.FieldOwner(tenancyv1.FieldManager)); err != nil && !apierrors.IsAlreadyExists(err) {
+				return "", fmt.Errorf("create namespace %s: %w", e.Name, err)
+			}
+			if err := r.apiReader.Get(ctx, client.ObjectKey{Name: e.Name}, ns); err != nil {
+				return "", fmt.Errorf("read namespace %s: %w", e.Name, err)
+			}
+		}
+	}
+	if err != nil {
+		return "", fmt.Errorf("read namespace %s: %w", e.Name, err)
+	}
+	if !isOurs(ns.Labels, e.Name) {
+		return fmt.Sprintf("namespace %q already exists and was not created by Tenancy for this workspace; it is left untouched: delete the Workspace or choose another name", e.Name), nil
+	}
+	if !ns.DeletionTimestamp.IsZero() {
+		return "", fmt.Errorf("namespace %s is still terminating from an earlier workspace of this name", e.Name)
+	}
+	return "", apply(ctx, r.client, desiredNamespace(e, m), &corev1.Namespace{})
+}
+
+func (r *Reconciler) ensureRBAC(ctx context.Context, e effective, m objectMeta) error {
+	objs := desiredRBAC(e, m, func(s tenancyv1.Subject) bool { return r.inactive(ctx, s) })
+	var errs []error
+	keepSA, keepRole, keepRB, keepCR, keepCRB := sets.New[string](), sets.New[string](), sets.New[string](), sets.New[string](), sets.New[string]()
+	for _, o := range objs.ServiceAccounts {
+		keepSA.Insert(*o.Name)
+		errs = append(errs, apply(ctx, r.client, o, &corev1.ServiceAccount{}))
+	}
+	for _, o := range objs.Roles {
+		keepRole.Insert(*o.Name)
+		errs = append(errs, apply(ctx, r.client, o, &rbacv1.Role{}))
+	}
+	for _, o := range objs.RoleBindings {
+		keepRB.Insert(*o.Name)
+		errs = append(errs, apply(ctx, r.client, o, &rbacv1.RoleBinding{}))
+	}
+	for _, o := range objs.ClusterRoles {
+		keepCR.Insert(*o.Name)
+		errs = append(errs, apply(ctx, r.client, o, &rbacv1.ClusterRole{}))
+	}
+	for _, o := range objs.ClusterRoleBindings {
+		keepCRB.Insert(*o.Name)
+		errs = append(errs, apply(ctx, r.client, o, &rbacv1.ClusterRoleBinding{}))
+	}
+	errs = append(errs,
+		prune(ctx, r.client, &corev1.ServiceAccountList{}, e.Name, e.Name, keepSA),
+		prune(ctx, r.client, &rbacv1.RoleList{}, e.Name, e.Name, keepRole),
+		prune(ctx, r.client, &rbacv1.RoleBindingList{}, e.Name, e.Name, keepRB),
+		prune(ctx, r.client, &rbacv1.ClusterRoleList{}, e.Name, "", keepCR),
+		prune(ctx, r.client, &rbacv1.ClusterRoleBindingList{}, e.Name, "", keepCRB),
+	)
+	return errors.Join(errs...)
+}
+
+func (r *Reconciler) ensureQuota(ctx context.Context, e effective, m objectMeta) error {
+	var errs []error
+	keepRQ, keepLR := sets.New[string](), sets.New[string]()
+	if q := desiredQuota(e, m); q != nil {
+		keepRQ.Insert(*q.Name)
+		errs = append(errs, apply(ctx, r.client, q, &corev1.ResourceQuota{}))
+	}
+	if l := desiredLimitRange(e, m); l != nil {
+		keepLR.Insert(*l.Name)
+		errs = append(errs, apply(ctx, r.client, l, &corev1.LimitRange{}))
+	}
+	errs = append(errs,
+		prune(ctx, r.client, &corev1.ResourceQuotaList{}, e.Name, e.Name, keepRQ),
+		prune(ctx, r.client, &corev1.LimitRangeList{}, e.Name, e.Name, keepLR))
+	return errors.Join(errs...)
+}
+
+func (r *Reconciler) ensureNetworkPolicy(ctx context.Context, e effective, m objectMeta) error {
+	keep := sets.New[string]()
+	var err error
+	if np := desiredNetworkPolicy(e, m); np != nil {
+		keep.Insert(*np.Name)
+		err = apply(ctx, r.client, np, &networkingv1.NetworkPolicy{})
+	}
+	return errors.Join(err, prune(ctx, r.client, &networkingv1.NetworkPolicyList{}, e.Name, e.Name, keep))
+}
+
+func (r *Reconciler) ensureStorage(ctx context.Context, e effective, m objectMeta, st *statusBuilder) error {
+	pvc := desiredStorage(e, m)
+	if pvc == nil {
+		st.notRequested(tenancyv1.ConditionStorage, "no workspace volume configured")
+		return nil
+	}
+	err := apply(ctx, r.client, pvc, &corev1.PersistentVolumeClaim{})
+	st.part(tenancyv1.ConditionStorage, err)
+	return err
+}
+
+func (r *Reconciler) ensureIstio(ctx context.Context, e effective, m objectMeta, st *statusBuilder) error {
+	if r.istio == nil || !r.istio.Installed(ctx) {
+		st.notInstalled(tenancyv1.ConditionIstio, "Istio's AuthorizationPolicy API is not served by this cluster")
+		return nil
+	}
+	u := desiredAuthorizationPolicy(e, m, r.userHeader)
+	err := r.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
+		client.FieldOwner(tenancyv1.FieldManager), client.ForceOwnership)
+	if err != nil {
+		err = fmt.Errorf("apply AuthorizationPolicy %s/%s: %w", e.Name, authorizationPolicyName, err)
+	}
+	st.part(tenancyv1.ConditionIstio, err)
+	return err
+}
+
+// readQuota returns the workspace's ResourceQuota from the cache, or nil.
+func (r *Reconciler) readQuota(ctx context.Context, ns string) *corev1.ResourceQuota {
+	q := &corev1.ResourceQuota{}
+	if err := r.client.Get(ctx, client.ObjectKey{Namespace: ns, Name: quotaName}, q); err != nil {
+		return nil
+	}
+	return q
+}
+
+// finalize removes what the workspace created outside its namespace, then
+// the namespace (the namespace controller deletes its contents), and lets
+// the Workspace go once the namespace is gone.
+func (r *Reconciler) finalize(ctx context.Context, ws *tenancyv1.Workspace) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(ws, tenancyv1.Finalizer) {
+		return ctrl.Result{}, nil
+	}
+	sel := client.MatchingLabels{tenancyv1.LabelManagedBy: tenancyv1.ManagedByValue, tenancyv1.LabelWorkspace: ws.Name}
+	for _, o := range []client.Object{&rbacv1.ClusterRoleBinding{}, &rbacv1.ClusterRole{}} {
+		if err := r.client.DeleteAllOf(ctx, o, sel); err != nil && !apierrors.IsNotFound(err) {
+			return ctrl.Result{}, fmt.Errorf("delete %s of workspace %s: %w", kindOf(o), ws.Name, err)
+		}
+	}
+	ns := &corev1.Namespace{}
+	err := r.apiReader.Get(ctx, client.ObjectKey{Name: ws.Name}, ns)
+	switch {
+	case err == nil && isOurs(ns.Labels, ws.Name):
+		if ns.DeletionTimestamp.IsZero() {
+			if err := r.client.Delete(ctx, ns, client.Preconditions{UID: &ns.UID}); err != nil && !apierrors.IsNotFound(err) {
+				return ctrl.Result{}, fmt.Errorf("delete namespace %s: %w", ws.Name, err)
+			}
+		}
+		// The namespace's deletion is watched; the poll is a safety net.
+		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
+	case err != nil && !apierrors.IsNotFound(err):
+		return ctrl.Result{}, fmt.Errorf("read namespace %s: %w", ws.Name, err)
+	}
+	before := ws.DeepCopy()
+	controllerutil.RemoveFinalizer(ws, tenancyv1.Finalizer)
+	if err := r.client.Patch(ctx, ws, client.MergeFrom(before)); err != nil && !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, fmt.Errorf("remove finalizer: %w", err)
+	}
+	return ctrl.Result{}, nil
+}

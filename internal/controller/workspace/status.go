@@ -1,0 +1,125 @@
+package workspace
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
+)
+
+// gpuResource is the quota entry summed up in status.gpus.
+const gpuResource corev1.ResourceName = "requests.nvidia.com/gpu"
+
+// partConditions are the per-part conditions Ready sums up, in order.
+var partConditions = []string{
+	tenancyv1.ConditionNamespace, tenancyv1.ConditionRBAC, tenancyv1.ConditionQuota,
+	tenancyv1.ConditionNetwork, tenancyv1.ConditionStorage, tenancyv1.ConditionIstio,
+	tenancyv1.ConditionPlugins,
+}
+
+// statusBuilder collects one reconcile's observations into a new status;
+// writeStatus is the only writer.
+type statusBuilder struct {
+	ws     *tenancyv1.Workspace
+	status tenancyv1.WorkspaceStatus
+	// readyReason/readyMessage, when set, say why the workspace cannot be
+	// Ready whatever its parts say.
+	readyReason, readyMessage string
+}
+
+func newStatus(ws *tenancyv1.Workspace) *statusBuilder {
+	st := ws.Status.DeepCopy()
+	st.ObservedGeneration = ws.Generation
+	return &statusBuilder{ws: ws, status: *st}
+}
+
+func (b *statusBuilder) set(t string, s metav1.ConditionStatus, reason, msg string) {
+	meta.SetStatusCondition(&b.status.Conditions, metav1.Condition{
+		Type: t, Status: s, Reason: reason, Message: msg, ObservedGeneration: b.ws.Generation,
+	})
+}
+
+// part records the outcome of applying one part.
+func (b *statusBuilder) part(t string, err error) {
+	if err != nil {
+		b.set(t, metav1.ConditionFalse, tenancyv1.ReasonApplyFailed, err.Error())
+		return
+	}
+	b.set(t, metav1.ConditionTrue, tenancyv1.ReasonReconciled, "applied")
+}
+
+func (b *statusBuilder) notRequested(t, msg string) {
+	b.set(t, metav1.ConditionTrue, tenancyv1.ReasonNotRequested, msg)
+}
+
+func (b *statusBuilder) notInstalled(t, msg string) {
+	b.set(t, metav1.ConditionTrue, tenancyv1.ReasonNotInstalled, msg)
+}
+
+// blocked marks the workspace not Ready for a reason outside its parts
+// (a missing class, a namespace that is somebody else's).
+func (b *statusBuilder) blocked(reason, msg string) {
+	b.readyReason, b.readyMessage = reason, msg
+}
+
+func (b *statusBuilder) noOwner() {
+	if b.readyReason == "" {
+		b.blocked(tenancyv1.ReasonNoOwner, "the workspace has no owner: set spec.owner")
+	}
+}
+
+// quota mirrors the ResourceQuota's status.
+func (b *statusBuilder) quota(q *corev1.ResourceQuota) {
+	if q == nil || len(q.Status.Hard) == 0 {
+		b.status.Quota, b.status.GPUs = nil, ""
+		return
+	}
+	b.status.Quota = &tenancyv1.QuotaStatus{Hard: q.Status.Hard, Used: q.Status.Used}
+	b.status.GPUs = ""
+	if hard, ok := q.Status.Hard[gpuResource]; ok {
+		used := q.Status.Used[gpuResource]
+		b.status.GPUs = fmt.Sprintf("%s/%s", used.String(), hard.String())
+	}
+}
+
+// build computes Ready from the parts.
+func (b *statusBuilder) build() tenancyv1.WorkspaceStatus {
+	switch {
+	case b.readyReason != "":
+		b.set(tenancyv1.ConditionReady, metav1.ConditionFalse, b.readyReason, b.readyMessage)
+	default:
+		var failing []string
+		for _, t := range partConditions {
+			if c := meta.FindStatusCondition(b.status.Conditions, t); c == nil || c.Status != metav1.ConditionTrue {
+				failing = append(failing, t)
+			}
+		}
+		if len(failing) > 0 {
+			b.set(tenancyv1.ConditionReady, metav1.ConditionFalse, tenancyv1.ReasonPartsNotReady,
+				"not ready: "+strings.Join(failing, ", "))
+		} else {
+			b.set(tenancyv1.ConditionReady, metav1.ConditionTrue, tenancyv1.ReasonReconciled, "all parts applied")
+		}
+	}
+	return b.status
+}
+
+// writeStatus writes the status when it changed, and only then.
+func (r *Reconciler) writeStatus(ctx context.Context, ws *tenancyv1.Workspace, b *statusBuilder) error {
+	next := b.build()
+	if equality.Semantic.DeepEqual(ws.Status, next) {
+		return nil
+	}
+	out := ws.DeepCopy()
+	out.Status = next
+	if err := r.client.Status().Update(ctx, out); err != nil {
+		return fmt.Errorf("write status of workspace %s: %w", ws.Name, err)
+	}
+	return nil
+}
