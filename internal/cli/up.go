@@ -255,4 +255,3 @@ func waitReady(ctx context.Context, c client.Client, timeout time.Duration, name
 	}
 	return nil
 }
-

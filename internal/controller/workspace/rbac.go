@@ -28,14 +28,21 @@ type rbacObjects struct {
 	ClusterRoleBindings []*rbacv1ac.ClusterRoleBindingApplyConfiguration
 }
 
+// SubjectResolver turns a declared subject into the RBAC subjects to bind:
+// none for a disabled user (the declaration stays, the access does not),
+// the user and its token ServiceAccount for a user who has one.
+type SubjectResolver func(tenancyv1.Subject) []rbacv1.Subject
+
 // desiredRBAC binds the owner to admin (plus the extra rules), each
 // contributor to its role, and the default-editor/default-viewer
-// ServiceAccounts to edit/view. Subjects in inactive (users who are
-// disabled) get no binding: the declaration stays, the access does not.
-func desiredRBAC(e effective, m objectMeta, inactive func(tenancyv1.Subject) bool) rbacObjects {
+// ServiceAccounts to edit/view, each subject as resolve says.
+func desiredRBAC(e effective, m objectMeta, resolve SubjectResolver) rbacObjects {
 	var out rbacObjects
 	ns := e.Name
 	bind := func(name, clusterRole string, subjects ...rbacv1.Subject) {
+		if len(subjects) == 0 {
+			return
+		}
 		rb := rbacv1ac.RoleBinding(name, ns).WithLabels(m.labels()).WithOwnerReferences(m.ownerRef()).
 			WithRoleRef(rbacv1ac.RoleRef().WithAPIGroup(rbacv1.GroupName).WithKind("ClusterRole").WithName(clusterRole))
 		for _, s := range subjects {
@@ -54,16 +61,19 @@ func desiredRBAC(e effective, m objectMeta, inactive func(tenancyv1.Subject) boo
 		bind("tenancy:"+sa.name, sa.role, rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: sa.name, Namespace: ns})
 	}
 
-	if e.Owner != nil && !inactive(*e.Owner) {
-		owner := e.Owner.RBAC()
-		bind(ownerBindingName, string(tenancyv1.RoleAdmin), owner)
+	var owner []rbacv1.Subject
+	if e.Owner != nil {
+		owner = resolve(*e.Owner)
+	}
+	if len(owner) > 0 {
+		bind(ownerBindingName, string(tenancyv1.RoleAdmin), owner...)
 		if len(e.Rules) > 0 {
 			out.Roles = append(out.Roles, rbacv1ac.Role(ownerRulesName, ns).WithLabels(m.labels()).
 				WithOwnerReferences(m.ownerRef()).WithRules(policyRulesAC(e.Rules)...))
 			out.RoleBindings = append(out.RoleBindings, rbacv1ac.RoleBinding(ownerRulesName, ns).
 				WithLabels(m.labels()).WithOwnerReferences(m.ownerRef()).
 				WithRoleRef(rbacv1ac.RoleRef().WithAPIGroup(rbacv1.GroupName).WithKind("Role").WithName(ownerRulesName)).
-				WithSubjects(subjectAC(owner)))
+				WithSubjects(subjectsAC(owner)...))
 		}
 		if len(e.ClusterRules) > 0 {
 			name := clusterRulesName(e.Name)
@@ -72,15 +82,12 @@ func desiredRBAC(e effective, m objectMeta, inactive func(tenancyv1.Subject) boo
 			out.ClusterRoleBindings = append(out.ClusterRoleBindings, rbacv1ac.ClusterRoleBinding(name).
 				WithLabels(m.labels()).WithOwnerReferences(m.ownerRef()).
 				WithRoleRef(rbacv1ac.RoleRef().WithAPIGroup(rbacv1.GroupName).WithKind("ClusterRole").WithName(name)).
-				WithSubjects(subjectAC(owner)))
+				WithSubjects(subjectsAC(owner)...))
 		}
 	}
 
 	for _, c := range e.Contributors {
-		if inactive(c.Subject) {
-			continue
-		}
-		bind(contributorBindingName(c), string(c.Role), c.RBAC())
+		bind(contributorBindingName(c), string(c.Role), resolve(c.Subject)...)
 	}
 	return out
 }
@@ -99,6 +106,14 @@ func contributorBindingName(c tenancyv1.Contributor) string {
 		parts = append(parts, c.Namespace)
 	}
 	return rbacName(append(parts, c.Name)...)
+}
+
+func subjectsAC(ss []rbacv1.Subject) []*rbacv1ac.SubjectApplyConfiguration {
+	out := make([]*rbacv1ac.SubjectApplyConfiguration, 0, len(ss))
+	for _, s := range ss {
+		out = append(out, subjectAC(s))
+	}
+	return out
 }
 
 func subjectAC(s rbacv1.Subject) *rbacv1ac.SubjectApplyConfiguration {

@@ -54,11 +54,6 @@ func WithIstio(d IstioDetector, header string) Option {
 	return func(r *Reconciler) { r.istio, r.userHeader = d, header }
 }
 
-// WithInactive names the subjects that get no binding (disabled users).
-func WithInactive(f func(ctx context.Context, s tenancyv1.Subject) bool) Option {
-	return func(r *Reconciler) { r.inactive = f }
-}
-
 // Reconciler reconciles Workspaces.
 type Reconciler struct {
 	client      client.Client // reads from the cache of managed objects
@@ -66,7 +61,6 @@ type Reconciler struct {
 	concurrency int
 	istio       IstioDetector
 	userHeader  string
-	inactive    func(ctx context.Context, s tenancyv1.Subject) bool
 }
 
 // New returns a Reconciler. apiReader must read from the API server, not
@@ -77,7 +71,6 @@ func New(c client.Client, apiReader client.Reader, opts ...Option) *Reconciler {
 		apiReader:   apiReader,
 		concurrency: 4,
 		userHeader:  "kubeflow-userid",
-		inactive:    func(context.Context, tenancyv1.Subject) bool { return false },
 	}
 	for _, o := range opts {
 		o(r)
@@ -101,6 +94,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&tenancyv1.Workspace{}).
 		Watches(&tenancyv1.WorkspaceClass{}, handler.EnqueueRequestsFromMapFunc(r.workspacesOfClass)).
+		Watches(&tenancyv1.User{}, handler.EnqueueRequestsFromMapFunc(r.workspacesOfUser)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.concurrency})
 	for _, o := range ManagedObjects() {
 		b = b.Owns(o)
@@ -242,6 +236,65 @@ func (r *Reconciler) workspacesOfClass(ctx context.Context, obj client.Object) [
 	return out
 }
 
+// workspacesOfUser maps a User event to the workspaces naming that user.
+func (r *Reconciler) workspacesOfUser(ctx context.Context, obj client.Object) []reconcile.Request {
+	list := &tenancyv1.WorkspaceList{}
+	if err := r.client.List(ctx, list); err != nil {
+		log.FromContext(ctx).Error(err, "List workspaces for user", "user", obj.GetName())
+		return nil
+	}
+	var out []reconcile.Request
+	for _, ws := range list.Items {
+		if namesUser(&ws, obj.GetName()) {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKey{Name: ws.Name}})
+		}
+	}
+	return out
+}
+
+// namesUser says whether the workspace binds User name.
+func namesUser(ws *tenancyv1.Workspace, name string) bool {
+	if o := ws.Spec.Owner; o != nil && o.Kind == tenancyv1.UserKind && o.Name == name {
+		return true
+	}
+	for _, c := range ws.Spec.Contributors {
+		if c.Kind == tenancyv1.UserKind && c.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// resolver resolves subjects against the cached Users: a disabled user
+// gets no binding, and a user with a token ServiceAccount has it bound too.
+// A User subject with no User object (an identity from OIDC, say) is bound
+// as it is.
+func (r *Reconciler) resolver(ctx context.Context) SubjectResolver {
+	return func(s tenancyv1.Subject) []rbacv1.Subject {
+		if s.Kind != tenancyv1.UserKind {
+			return []rbacv1.Subject{s.RBAC()}
+		}
+		u := &tenancyv1.User{}
+		if err := r.client.Get(ctx, client.ObjectKey{Name: s.Name}, u); err != nil {
+			return []rbacv1.Subject{s.RBAC()}
+		}
+		return ResolveUser(s, u)
+	}
+}
+
+// ResolveUser is the RBAC subjects a User subject stands for, given its
+// User object.
+func ResolveUser(s tenancyv1.Subject, u *tenancyv1.User) []rbacv1.Subject {
+	if u.Spec.Disabled {
+		return nil
+	}
+	out := []rbacv1.Subject{s.RBAC()}
+	if sa := u.Status.ServiceAccount; sa != nil {
+		out = append(out, rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: sa.Namespace, Name: sa.Name})
+	}
+	return out
+}
+
 // ensureNamespace creates or updates the namespace. It returns a non-empty
 // conflict message, and touches nothing, when a namespace of that name
 // exists and is not this workspace's.
@@ -279,7 +332,7 @@ func (r *Reconciler) ensureNamespace(ctx context.Context, e effective, m objectM
 }
 
 func (r *Reconciler) ensureRBAC(ctx context.Context, e effective, m objectMeta) error {
-	objs := desiredRBAC(e, m, func(s tenancyv1.Subject) bool { return r.inactive(ctx, s) })
+	objs := desiredRBAC(e, m, r.resolver(ctx))
 	var errs []error
 	keepSA, keepRole, keepRB, keepCR, keepCRB := sets.New[string](), sets.New[string](), sets.New[string](), sets.New[string](), sets.New[string]()
 	for _, o := range objs.ServiceAccounts {
