@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
 )
@@ -110,7 +111,9 @@ func (b *statusBuilder) build() tenancyv1.WorkspaceStatus {
 	return b.status
 }
 
-// writeStatus writes the status when it changed, and only then.
+// writeStatus writes the status when it changed, and only then. A merge
+// patch needs no resourceVersion: the status is the controller's alone and
+// one workspace is never reconciled twice at once.
 func (r *Reconciler) writeStatus(ctx context.Context, ws *tenancyv1.Workspace, b *statusBuilder) error {
 	next := b.build()
 	if equality.Semantic.DeepEqual(ws.Status, next) {
@@ -118,7 +121,7 @@ func (r *Reconciler) writeStatus(ctx context.Context, ws *tenancyv1.Workspace, b
 	}
 	out := ws.DeepCopy()
 	out.Status = next
-	if err := r.client.Status().Update(ctx, out); err != nil {
+	if err := r.client.Status().Patch(ctx, out, client.MergeFrom(ws)); err != nil {
 		return fmt.Errorf("write status of workspace %s: %w", ws.Name, err)
 	}
 	return nil
