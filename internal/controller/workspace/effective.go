@@ -68,7 +68,7 @@ func effectiveSpec(ws *tenancyv1.Workspace, class *tenancyv1.WorkspaceClass) eff
 		ClusterRules:     s.ClusterRules,
 		Plugins:          s.Plugins,
 	}
-	if e.Tolerations == nil {
+	if len(e.Tolerations) == 0 {
 		e.Tolerations = cs.Tolerations
 	}
 	if e.Storage == nil {
@@ -137,18 +137,34 @@ func mergeLimitRange(class, ws *tenancyv1.LimitRangeSpec, quota *corev1.Resource
 	if quota == nil {
 		return out
 	}
+	// Kubernetes requires defaultRequest <= default <= max: built-in values
+	// give way to what the admin set.
 	for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
 		_, plain := quota.Hard[r]
 		_, req := quota.Hard["requests."+r]
 		_, lim := quota.Hard["limits."+r]
-		if (plain || req) && !has(out.DefaultRequest, r) && !has(out.Default, r) {
-			out.DefaultRequest = mergeList(out.DefaultRequest, corev1.ResourceList{r: builtinDefaultRequest[r]})
-		}
-		if lim && !has(out.Default, r) {
-			out.Default = mergeList(out.Default, corev1.ResourceList{r: builtinDefaultLimit[r]})
-			if !has(out.DefaultRequest, r) {
-				out.DefaultRequest = mergeList(out.DefaultRequest, corev1.ResourceList{r: builtinDefaultRequest[r]})
+		explicitDefault := has(out.Default, r)
+		if lim && !explicitDefault {
+			v := builtinDefaultLimit[r]
+			if dr, ok := out.DefaultRequest[r]; ok && dr.Cmp(v) > 0 {
+				v = dr
 			}
+			if mx, ok := out.Max[r]; ok && mx.Cmp(v) < 0 {
+				v = mx
+			}
+			out.Default = mergeList(out.Default, corev1.ResourceList{r: v})
+		}
+		// With an explicit default limit and no default request, Kubernetes
+		// requests the limit: that is left as the admin wrote it.
+		if (plain || req || lim) && !explicitDefault && !has(out.DefaultRequest, r) {
+			v := builtinDefaultRequest[r]
+			if d, ok := out.Default[r]; ok && d.Cmp(v) < 0 {
+				v = d
+			}
+			if mx, ok := out.Max[r]; ok && mx.Cmp(v) < 0 {
+				v = mx
+			}
+			out.DefaultRequest = mergeList(out.DefaultRequest, corev1.ResourceList{r: v})
 		}
 	}
 	return out

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"strings"
+	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/types"
 	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
@@ -45,5 +46,9 @@ func rbacName(parts ...string) string {
 		return n
 	}
 	sum := sha256.Sum256([]byte(n))
-	return n[:180] + "-" + hex.EncodeToString(sum[:])[:16]
+	cut := 180
+	for cut > 0 && !utf8.RuneStart(n[cut]) {
+		cut-- // never split a multi-byte character
+	}
+	return n[:cut] + "-" + hex.EncodeToString(sum[:])[:16]
 }

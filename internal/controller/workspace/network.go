@@ -1,11 +1,15 @@
 package workspace
 
 import (
+	"strings"
+
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
 	networkingv1ac "k8s.io/client-go/applyconfigurations/networking/v1"
+
+	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
 )
 
 const (
@@ -13,9 +17,14 @@ const (
 	authorizationPolicyName = "tenancy-access"
 )
 
+// LabelAllowToWorkspaces marks namespaces (an ingress gateway's, a
+// monitoring stack's) whose pods may reach every isolated workspace.
+const LabelAllowToWorkspaces = "tenancy.dev/allow-to-workspaces"
+
 // desiredNetworkPolicy admits ingress to the workspace's pods only from
-// pods of the same namespace, or is nil when isolation is off. Egress is
-// left open.
+// pods of the same namespace and from namespaces the admin labelled
+// tenancy.dev/allow-to-workspaces=true, or is nil when isolation is off.
+// Egress is left open.
 func desiredNetworkPolicy(e effective, m objectMeta) *networkingv1ac.NetworkPolicyApplyConfiguration {
 	if !e.NetworkIsolation {
 		return nil
@@ -26,22 +35,33 @@ func desiredNetworkPolicy(e effective, m objectMeta) *networkingv1ac.NetworkPoli
 			WithPodSelector(metav1ac.LabelSelector()).
 			WithPolicyTypes(networkingv1.PolicyTypeIngress).
 			WithIngress(networkingv1ac.NetworkPolicyIngressRule().
-				WithFrom(networkingv1ac.NetworkPolicyPeer().WithPodSelector(metav1ac.LabelSelector()))))
+				WithFrom(
+					networkingv1ac.NetworkPolicyPeer().WithPodSelector(metav1ac.LabelSelector()),
+					networkingv1ac.NetworkPolicyPeer().WithNamespaceSelector(metav1ac.LabelSelector().
+						WithMatchLabels(map[string]string{LabelAllowToWorkspaces: "true"})),
+				)))
 }
 
 // desiredAuthorizationPolicy is the Istio AuthorizationPolicy that lets the
 // owner and the User contributors reach the workspace's services through
 // the mesh (identified by the header the ingress sets from the login), and
-// lets the namespace's own workloads reach each other.
-func desiredAuthorizationPolicy(e effective, m objectMeta, userHeader string) *unstructured.Unstructured {
+// lets the namespace's own workloads reach each other. Subjects are
+// resolved as for RBAC, so a disabled user is left out; a name containing
+// '*' is left out too, as Istio would read it as a wildcard.
+func desiredAuthorizationPolicy(e effective, m objectMeta, userHeader string, resolve SubjectResolver) *unstructured.Unstructured {
 	var users []any
-	if e.Owner != nil && e.Owner.Kind == "User" {
-		users = append(users, e.Owner.Name)
+	addUsers := func(s tenancyv1.Subject) {
+		for _, rs := range resolve(s) {
+			if rs.Kind == "User" && !strings.Contains(rs.Name, "*") {
+				users = append(users, rs.Name)
+			}
+		}
+	}
+	if e.Owner != nil {
+		addUsers(*e.Owner)
 	}
 	for _, c := range e.Contributors {
-		if c.Kind == "User" {
-			users = append(users, c.Name)
-		}
+		addUsers(c.Subject)
 	}
 	rules := []any{
 		map[string]any{"from": []any{map[string]any{"source": map[string]any{"namespaces": []any{e.Name}}}}},

@@ -408,7 +408,7 @@ func (r *Reconciler) ensureIstio(ctx context.Context, e effective, m objectMeta,
 		st.notInstalled(tenancyv1.ConditionIstio, "Istio's AuthorizationPolicy API is not served by this cluster")
 		return nil
 	}
-	u := desiredAuthorizationPolicy(e, m, r.userHeader)
+	u := desiredAuthorizationPolicy(e, m, r.userHeader, r.resolver(ctx))
 	err := r.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
 		client.FieldOwner(tenancyv1.FieldManager), client.ForceOwnership)
 	if err != nil {
