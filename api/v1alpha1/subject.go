@@ -19,7 +19,7 @@ const (
 //
 // +kubebuilder:validation:XValidation:rule="self.kind == 'ServiceAccount' ? has(self.__namespace__) && size(self.__namespace__) > 0 : !has(self.__namespace__) || size(self.__namespace__) == 0",message="namespace is required for a ServiceAccount subject and not allowed for User or Group"
 // +kubebuilder:validation:XValidation:rule="self.kind != 'ServiceAccount' || self.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="a ServiceAccount name must be a DNS subdomain (lowercase letters, digits, '-' and '.')"
-// +kubebuilder:validation:XValidation:rule="self.kind == 'ServiceAccount' ? (!has(self.apiGroup) || self.apiGroup == ”) : (!has(self.apiGroup) || self.apiGroup == 'rbac.authorization.k8s.io')",message="apiGroup must be rbac.authorization.k8s.io (or empty) for User and Group, and empty for ServiceAccount"
+// +kubebuilder:validation:XValidation:rule="self.kind == 'ServiceAccount' ? (!has(self.apiGroup) || size(self.apiGroup) == 0) : (!has(self.apiGroup) || self.apiGroup == 'rbac.authorization.k8s.io')",message="apiGroup must be rbac.authorization.k8s.io (or empty) for User and Group, and empty for ServiceAccount"
 type Subject struct {
 	// Kind is User, Group or ServiceAccount.
 	// +required

@@ -22,6 +22,7 @@ type UserSpec struct {
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=64
 	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=253
 	// +kubebuilder:validation:items:XValidation:rule="!self.startsWith('system:') && !self.contains('/') && !self.contains('%')",message="a group may not start with 'system:' nor contain '/' or '%'"
 	Groups []string `json:"groups,omitempty"`
 

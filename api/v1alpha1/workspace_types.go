@@ -102,7 +102,7 @@ type AWSIAMRole struct {
 // value from the WorkspaceClass; quota and limit-range entries override the
 // class's one resource at a time.
 //
-// +kubebuilder:validation:XValidation:rule="!has(self.contributors) || !has(self.owner) || self.contributors.all(c, !(c.kind == self.owner.kind && c.name == self.owner.name && (!has(c.__namespace__) || !has(self.owner.__namespace__) || c.__namespace__ == self.owner.__namespace__)))",message="the owner cannot also be a contributor"
+// +kubebuilder:validation:XValidation:rule="!has(self.contributors) || !has(self.owner) || self.contributors.all(c, !(c.kind == self.owner.kind && c.name == self.owner.name && (!has(c.__namespace__) || !has(self.owner.__namespace__) || c.__namespace__ == self.owner.__namespace__)))",message="the owner cannot also be a contributor: remove them from spec.contributors",fieldPath=".contributors"
 type WorkspaceSpec struct {
 	// Owner gets the admin ClusterRole in the namespace, plus Rules and
 	// ClusterRules. A workspace with no owner is kept but not Ready.

@@ -30,7 +30,10 @@ func newInstallCommand(streams genericiooptions.IOStreams) *cobra.Command {
 		if err := install.CRDs(cmd.Context(), c); err != nil {
 			return err
 		}
-		fmt.Fprintln(streams.Out, "CustomResourceDefinitions workspaces.tenancy.dev and workspaceclasses.tenancy.dev are installed")
+		if err := install.SelfServe(cmd.Context(), c); err != nil {
+			return err
+		}
+		fmt.Fprintln(streams.Out, "Tenancy is installed: the CRDs (workspaces, workspaceclasses, users.tenancy.dev), the ClusterRoles tenancy:admin and tenancy:workspace-creator, and the self-serve admission policy")
 		return nil
 	}
 	return cmd

@@ -40,6 +40,9 @@ func NewRootCommand(streams genericiooptions.IOStreams) *cobra.Command {
 		newUpCommand(streams),
 		newControllerCommand(streams),
 		newInstallCommand(streams),
+		newUserCommand(streams),
+		newWorkspaceCommand(streams),
+		newGrantCommand(streams),
 		newDevCommand(streams),
 	)
 	return root

@@ -174,6 +174,9 @@ func (o *UpOptions) Run(ctx context.Context) error {
 	if err := install.CRDs(ctx, c); err != nil {
 		return err
 	}
+	if err := install.SelfServe(ctx, c); err != nil {
+		return err
+	}
 
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return err

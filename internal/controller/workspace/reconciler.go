@@ -27,7 +27,7 @@ import (
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
 )
 
-// +kubebuilder:rbac:groups=tenancy.dev,resources=workspaces,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=tenancy.dev,resources=workspaces,verbs=get;list;watch;update;patch;manage
 // +kubebuilder:rbac:groups=tenancy.dev,resources=workspaces/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=tenancy.dev,resources=workspaces/finalizers,verbs=update
 // +kubebuilder:rbac:groups=tenancy.dev,resources=workspaceclasses;users,verbs=get;list;watch
@@ -49,9 +49,15 @@ type Option func(*Reconciler)
 func WithConcurrency(n int) Option { return func(r *Reconciler) { r.concurrency = n } }
 
 // WithIstio turns on Istio AuthorizationPolicies where d says Istio is
-// installed; header is the request header carrying the user's name.
+// installed; header is the request header carrying the user's name
+// (kubeflow-userid when empty).
 func WithIstio(d IstioDetector, header string) Option {
-	return func(r *Reconciler) { r.istio, r.userHeader = d, header }
+	return func(r *Reconciler) {
+		r.istio = d
+		if header != "" {
+			r.userHeader = header
+		}
+	}
 }
 
 // Reconciler reconciles Workspaces.
@@ -314,7 +320,7 @@ func (r *Reconciler) ensureNamespace(ctx context.Context, e effective, m objectM
 			if err := r.client.Create(ctx, ns, client.FieldOwner(tenancyv1.FieldManager)); err != nil && !apierrors.IsAlreadyExists(err) {
 				return "", fmt.Errorf("create namespace %s: %w", e.Name, err)
 			}
-			if err := r.apiReader.Get(ctx, client.ObjectKey{Name: e.Name}, ns); err != nil {
+			if err = r.apiReader.Get(ctx, client.ObjectKey{Name: e.Name}, ns); err != nil {
 				return "", fmt.Errorf("read namespace %s: %w", e.Name, err)
 			}
 		}
