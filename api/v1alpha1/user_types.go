@@ -99,5 +99,5 @@ type UserList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&User{}, &UserList{})
+	register(&User{}, &UserList{})
 }

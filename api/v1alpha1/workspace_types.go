@@ -307,5 +307,5 @@ type WorkspaceClassList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&Workspace{}, &WorkspaceList{}, &WorkspaceClass{}, &WorkspaceClassList{})
+	register(&Workspace{}, &WorkspaceList{}, &WorkspaceClass{}, &WorkspaceClassList{})
 }

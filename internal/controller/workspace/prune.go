@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/util/sets"
@@ -15,23 +12,6 @@ import (
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
 )
-
-// prunable lists, per managed kind, the list type the cache serves.
-// PersistentVolumeClaims are not pruned: they hold the users' data and go
-// with the namespace.
-var namespacedKinds = []client.ObjectList{
-	&corev1.ServiceAccountList{},
-	&rbacv1.RoleList{},
-	&rbacv1.RoleBindingList{},
-	&corev1.ResourceQuotaList{},
-	&corev1.LimitRangeList{},
-	&networkingv1.NetworkPolicyList{},
-}
-
-var clusterKinds = []client.ObjectList{
-	&rbacv1.ClusterRoleBindingList{},
-	&rbacv1.ClusterRoleList{},
-}
 
 // prune deletes the objects of the given kind that carry the workspace's
 // label and whose name is not in keep. namespace is "" for cluster-scoped

@@ -81,7 +81,9 @@ func run(m *testing.M) int {
 	c, err := startCluster(filepath.Join(dir, "cluster"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "selfserve:", err)
-		<-built
+		if err := <-built; err != nil {
+			fmt.Fprintln(os.Stderr, "selfserve: also:", err)
+		}
 		return 1
 	}
 	cluster = c
@@ -89,7 +91,9 @@ func run(m *testing.M) int {
 	if err == nil {
 		err = <-built
 	} else {
-		<-built
+		if berr := <-built; berr != nil {
+			fmt.Fprintln(os.Stderr, "selfserve: also:", berr)
+		}
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "selfserve: setup: %v\n", err)
