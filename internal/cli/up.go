@@ -185,7 +185,7 @@ func (o *UpOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer logFile.Close()
+	defer func() { _ = logFile.Close() }()
 	ctrl.SetLogger(zap.New(zap.WriteTo(logFile)))
 	mgr, err := controller.NewManager(cfg, controller.Options{Concurrency: 8, MetricsAddr: "0", ProbeAddr: "0", IstioUserHeader: "kubeflow-userid"})
 	if err != nil {
@@ -196,7 +196,9 @@ func (o *UpOptions) Run(ctx context.Context) error {
 	go func() { mgrDone <- mgr.Start(mgrCtx) }()
 	defer func() {
 		stopMgr()
-		<-mgrDone
+		if err := <-mgrDone; err != nil {
+			fmt.Fprintln(o.streams.ErrOut, "controller:", err)
+		}
 	}()
 	fmt.Fprintf(out, "Controller running (logs: %s)\n", logFile.Name())
 

@@ -54,7 +54,7 @@ it, and the RBAC it made; the Workspace is gone when that is done. With
 // Validate checks the flags.
 func (o *WorkspaceDeleteOptions) Validate() error {
 	if len(o.Names) == 0 {
-		return errors.New("name the workspaces to delete: tenancy workspace delete NAME...")
+		return errors.New("name the workspaces to delete: tenancy workspace delete NAME [NAME]")
 	}
 	if o.Timeout <= 0 {
 		return fmt.Errorf("--timeout must be positive, got %s", o.Timeout)

@@ -1,0 +1,249 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
+)
+
+// UserDeleteOptions are the flags of `tenancy user delete`.
+type UserDeleteOptions struct {
+	streams genericiooptions.IOStreams
+	kube    *genericclioptions.ConfigFlags
+
+	Name           string
+	KeepWorkspaces bool
+	Wait           time.Duration
+
+	root string
+}
+
+func newUserDeleteCommand(streams genericiooptions.IOStreams) *cobra.Command {
+	o := &UserDeleteOptions{streams: streams}
+	cmd := &cobra.Command{
+		Use:   "delete NAME",
+		Short: "Remove a user, their workspaces, credentials and every binding naming them",
+		Long: `Remove User NAME: delete the workspaces they own (with --keep-workspaces
+they stay, without an owner), take them off every other workspace's
+contributors, delete their CertificateSigningRequests and token
+ServiceAccount, and wait until no binding names them any more.
+
+Every credential is refused at once, as no binding names the user any
+more. A token then stops authenticating: its ServiceAccount is gone (the API
+server's token cache may still recognise it for about 10 seconds).
+Kubernetes cannot revoke a client certificate: it authenticates until it
+expires, but is allowed nothing.`,
+		Args: userNameArg("delete"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Name, o.root = args[0], userRootName(cmd)
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	o.kube = userKubeFlags(cmd)
+	f := cmd.Flags()
+	f.BoolVar(&o.KeepWorkspaces, "keep-workspaces", false, "keep the workspaces the user owns, with no owner (Ready=False, NoOwner), instead of deleting them")
+	f.DurationVar(&o.Wait, "wait", 2*time.Minute, "how long to wait until the workspaces and bindings are gone")
+	return cmd
+}
+
+// Validate checks the flags.
+func (o *UserDeleteOptions) Validate() error {
+	if err := validateUserName(o.Name); err != nil {
+		return err
+	}
+	if o.Wait <= 0 {
+		return fmt.Errorf("--wait must be positive, got %s", o.Wait)
+	}
+	return nil
+}
+
+// Run removes the user and everything that refers to them.
+func (o *UserDeleteOptions) Run(ctx context.Context) error {
+	out := o.streams.Out
+	a, err := userConnect(o.kube)
+	if err != nil {
+		return err
+	}
+	user := &tenancyv1.User{}
+	userErr := a.c.Get(ctx, client.ObjectKey{Name: o.Name}, user)
+	if userErr != nil && !apierrors.IsNotFound(userErr) {
+		return fmt.Errorf("read User %s: %w", o.Name, userAPIError(userErr))
+	}
+	list := &tenancyv1.WorkspaceList{}
+	if err := a.c.List(ctx, list); err != nil {
+		return fmt.Errorf("list Workspaces: %w", err)
+	}
+	sel := client.MatchingLabels{tenancyv1.LabelUser: o.Name}
+	csrs, err := a.cs.CertificatesV1().CertificateSigningRequests().List(ctx, metav1.ListOptions{LabelSelector: tenancyv1.LabelUser + "=" + o.Name})
+	if err != nil {
+		return fmt.Errorf("list CertificateSigningRequests: %w", err)
+	}
+	sas := &corev1.ServiceAccountList{}
+	if err := a.c.List(ctx, sas, sel); err != nil {
+		return fmt.Errorf("list ServiceAccounts: %w", err)
+	}
+	var owned, shared []tenancyv1.Workspace
+	for _, ws := range list.Items {
+		if userIsOwner(&ws, o.Name) {
+			owned = append(owned, ws)
+		} else if _, ok := userContributorRole(&ws, o.Name); ok {
+			shared = append(shared, ws)
+		}
+	}
+	if apierrors.IsNotFound(userErr) && len(owned)+len(shared)+len(csrs.Items)+len(sas.Items) == 0 {
+		return fmt.Errorf("user %q not found ('%s user list' lists users)", o.Name, o.root)
+	}
+
+	var errs []error
+	for _, ws := range shared {
+		if err := o.removeContributor(ctx, a.c, ws.Name); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		fmt.Fprintf(out, "Workspace %s: User %s is no longer a contributor\n", ws.Name, o.Name)
+	}
+	var deleted []string
+	for _, ws := range owned {
+		if o.KeepWorkspaces {
+			if err := o.disown(ctx, a.c, ws.Name); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			fmt.Fprintf(out, "Workspace %s kept without an owner\n", ws.Name)
+			continue
+		}
+		if err := a.c.Delete(ctx, &ws); err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("delete Workspace %s: %w", ws.Name, err))
+			continue
+		}
+		deleted = append(deleted, ws.Name)
+		fmt.Fprintf(out, "Workspace %s deleted\n", ws.Name)
+	}
+	for _, csr := range csrs.Items {
+		err := a.cs.CertificatesV1().CertificateSigningRequests().Delete(ctx, csr.Name, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("delete CertificateSigningRequest %s: %w", csr.Name, err))
+			continue
+		}
+		fmt.Fprintf(out, "CertificateSigningRequest %s deleted\n", csr.Name)
+	}
+	for _, sa := range sas.Items {
+		if err := a.c.Delete(ctx, &sa); err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("delete ServiceAccount %s/%s: %w", sa.Namespace, sa.Name, err))
+			continue
+		}
+		fmt.Fprintf(out, "ServiceAccount %s/%s deleted\n", sa.Namespace, sa.Name)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("user %s is only partly deleted (run the command again): %w", o.Name, errors.Join(errs...))
+	}
+	if userErr == nil {
+		if err := a.c.Delete(ctx, user); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete User %s: %w", o.Name, err)
+		}
+		fmt.Fprintf(out, "User %s deleted\n", o.Name)
+	}
+
+	if err := o.waitGone(ctx, a.c, deleted); err != nil {
+		return err
+	}
+	_, foreign, err := userBindingsNaming(ctx, a.c, userSubjects(o.Name))
+	if err != nil {
+		return err
+	}
+	for _, b := range foreign {
+		fmt.Fprintf(o.streams.ErrOut, "Warning: %s was not made by Tenancy and still names User %s; remove it by hand\n", b, o.Name)
+	}
+	if len(csrs.Items) > 0 {
+		fmt.Fprintf(out, "Certificates issued to %s stay valid until they expire (Kubernetes cannot revoke them) but are refused: no binding names User %s any more\n", o.Name, o.Name)
+		if userErr == nil && len(user.Spec.Groups) > 0 {
+			fmt.Fprintf(out, "Note: they still carry the groups %s; bindings of those groups still apply to them\n", strings.Join(user.Spec.Groups, ", "))
+		}
+	}
+	return nil
+}
+
+// removeContributor takes the user off a workspace's contributors.
+func (o *UserDeleteOptions) removeContributor(ctx context.Context, c client.Client, name string) error {
+	return o.updateWorkspace(ctx, c, name, func(ws *tenancyv1.Workspace) {
+		kept := ws.Spec.Contributors[:0]
+		for _, ct := range ws.Spec.Contributors {
+			if ct.Kind != tenancyv1.UserKind || ct.Name != o.Name {
+				kept = append(kept, ct)
+			}
+		}
+		ws.Spec.Contributors = kept
+	})
+}
+
+// disown leaves a workspace with no owner.
+func (o *UserDeleteOptions) disown(ctx context.Context, c client.Client, name string) error {
+	return o.updateWorkspace(ctx, c, name, func(ws *tenancyv1.Workspace) {
+		ws.Spec.Owner = nil
+		delete(ws.Labels, tenancyv1.LabelUser)
+	})
+}
+
+func (o *UserDeleteOptions) updateWorkspace(ctx context.Context, c client.Client, name string, mutate func(*tenancyv1.Workspace)) error {
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		ws := &tenancyv1.Workspace{}
+		if err := c.Get(ctx, client.ObjectKey{Name: name}, ws); err != nil {
+			return err
+		}
+		mutate(ws)
+		return c.Update(ctx, ws, client.FieldOwner(userFieldManager))
+	})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("update Workspace %s: %w", name, err)
+	}
+	return nil
+}
+
+// waitGone waits until the deleted workspaces are gone and no binding made
+// by Tenancy names the user or their ServiceAccount.
+func (o *UserDeleteOptions) waitGone(ctx context.Context, c client.Client, workspaces []string) error {
+	var left []string
+	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, o.Wait, true, func(ctx context.Context) (bool, error) {
+		left = left[:0]
+		for _, n := range workspaces {
+			err := c.Get(ctx, client.ObjectKey{Name: n}, &tenancyv1.Workspace{})
+			if err == nil || !apierrors.IsNotFound(err) {
+				left = append(left, "Workspace "+n)
+			}
+		}
+		managed, _, err := userBindingsNaming(ctx, c, userSubjects(o.Name))
+		if err != nil {
+			return false, nil //nolint:nilerr // keep waiting
+		}
+		left = append(left, managed...)
+		return len(left) == 0, nil
+	})
+	if err != nil {
+		return fmt.Errorf("user %s is deleted, but after %s these still exist: %s", o.Name, o.Wait, strings.Join(left, ", "))
+	}
+	switch len(workspaces) {
+	case 0:
+	case 1:
+		fmt.Fprintf(o.streams.Out, "Workspace %s is gone\n", workspaces[0])
+	default:
+		fmt.Fprintf(o.streams.Out, "Workspaces %s are gone\n", strings.Join(workspaces, ", "))
+	}
+	return nil
+}

@@ -1,0 +1,182 @@
+package cli
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/printers"
+	"sigs.k8s.io/yaml"
+
+	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
+	"github.com/tenancy-dev/tenancy/internal/controller"
+	"github.com/tenancy-dev/tenancy/internal/userconfig"
+)
+
+func TestUserNameValidation(t *testing.T) {
+	tests := map[string]string{
+		"alex":                   "",
+		"alex.smith":             "",
+		"a-1":                    "",
+		"":                       "a user name is required",
+		"Alex":                   `user name "Alex" is not valid`,
+		"system:admin":           `names starting with "system:" are Kubernetes' own`,
+		"alex/x":                 "is not valid",
+		strings.Repeat("a", 64):  "is not valid",
+		strings.Repeat("a", 63):  "",
+		"-alex":                  "is not valid",
+		"alex smith":             "is not valid",
+		"ünicode":                "is not valid",
+		"alex..smith":            "is not valid",
+		"1234":                   "",
+		"tenancy-system-account": "",
+	}
+	for name, want := range tests {
+		err := validateUserName(name)
+		if (want == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), want) {
+			t.Errorf("validateUserName(%q) = %v, want %q", name, err, want)
+		}
+	}
+}
+
+func TestUserWorkspaceNameValidation(t *testing.T) {
+	tests := map[string]string{
+		"workplace1":     "",
+		"kube-system":    "reserved",
+		"kube-anything":  "reserved",
+		"tenancy-system": "reserved",
+		"default":        "reserved",
+		"openshift-x":    "reserved",
+		"a.b":            "is not a valid namespace name",
+		"Work":           "is not a valid namespace name",
+	}
+	for name, want := range tests {
+		err := validateUserWorkspaceName(name)
+		if (want == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), want) {
+			t.Errorf("validateUserWorkspaceName(%q) = %v, want %q", name, err, want)
+		}
+	}
+}
+
+func TestDesiredUserWorkspace(t *testing.T) {
+	cfg := &userconfig.Config{
+		Quota:        corev1.ResourceList{"requests.nvidia.com/gpu": resource.MustParse("5")},
+		Roles:        []rbacv1.PolicyRule{{APIGroups: []string{"batch"}, Resources: []string{"jobs"}, Verbs: []string{"list"}}},
+		Contributors: []tenancyv1.Contributor{{Subject: tenancyv1.Subject{Kind: tenancyv1.UserKind, Name: "alex"}, Role: tenancyv1.RoleView}},
+	}
+	got := desiredUserWorkspace("workplace3", "tom", "gpu", cfg)
+	want := tenancyv1.WorkspaceSpec{
+		Owner:         &tenancyv1.Subject{Kind: tenancyv1.UserKind, Name: "tom"},
+		Class:         "gpu",
+		ResourceQuota: &corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{"requests.nvidia.com/gpu": resource.MustParse("5")}},
+		Rules:         cfg.Roles,
+		Contributors:  cfg.Contributors,
+	}
+	if diff := cmp.Diff(want, got.Spec); diff != "" {
+		t.Errorf("spec (-want +got):\n%s", diff)
+	}
+	if got.Labels[tenancyv1.LabelUser] != "tom" || got.Labels[tenancyv1.LabelManagedBy] != "tenancy" {
+		t.Errorf("labels %v", got.Labels)
+	}
+
+	// --force keeps what user add does not own.
+	existing := tenancyv1.WorkspaceSpec{NetworkIsolation: ptrTo(false), Rules: cfg.Roles, ResourceQuota: want.ResourceQuota}
+	setUserWorkspaceSpec(&existing, "tom", "", &userconfig.Config{})
+	if existing.NetworkIsolation == nil || existing.Rules != nil || existing.ResourceQuota != nil || existing.Owner.Name != "tom" {
+		t.Errorf("after --force: %+v", existing)
+	}
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+func TestUserWriteManifests(t *testing.T) {
+	u := desiredUser("bob", []string{"ml"})
+	u.UID, u.ResourceVersion, u.Generation = "x", "12", 3
+	u.CreationTimestamp = metav1.Now()
+	u.Status.Credentials = []tenancyv1.IssuedCredential{{Kind: tenancyv1.CredentialCert, ID: "AB"}}
+	u.Annotations = map[string]string{"kubectl.kubernetes.io/last-applied-configuration": "{}"}
+	ws := desiredUserWorkspace("workplace2", "bob", "", &userconfig.Config{})
+	var buf bytes.Buffer
+	if err := userWriteManifests(&buf, controller.Scheme(), u, ws); err != nil {
+		t.Fatal(err)
+	}
+	want := `---
+apiVersion: tenancy.dev/v1alpha1
+kind: User
+metadata:
+  labels:
+    app.kubernetes.io/managed-by: tenancy
+    tenancy.dev/user: bob
+  name: bob
+spec:
+  groups:
+  - ml
+---
+apiVersion: tenancy.dev/v1alpha1
+kind: Workspace
+metadata:
+  labels:
+    app.kubernetes.io/managed-by: tenancy
+    tenancy.dev/user: bob
+  name: workplace2
+spec:
+  owner:
+    kind: User
+    name: bob
+`
+	if diff := cmp.Diff(want, buf.String()); diff != "" {
+		t.Errorf("manifests (-want +got):\n%s", diff)
+	}
+	// Each document decodes strictly into its type.
+	docs := strings.Split(buf.String(), "---\n")
+	if err := yaml.UnmarshalStrict([]byte(docs[2]), &tenancyv1.Workspace{}); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestUserTable(t *testing.T) {
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	users := []tenancyv1.User{
+		{ObjectMeta: metav1.ObjectMeta{Name: "alex", CreationTimestamp: metav1.NewTime(now.Add(-2 * time.Hour))},
+			Status: tenancyv1.UserStatus{Credentials: []tenancyv1.IssuedCredential{
+				{Kind: tenancyv1.CredentialToken, ExpiresAt: metav1.NewTime(now.Add(-time.Hour))},
+				{Kind: tenancyv1.CredentialCert, ExpiresAt: metav1.NewTime(now.Add(720 * time.Hour))},
+			}}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "tom", CreationTimestamp: metav1.NewTime(now.Add(-time.Minute))},
+			Spec: tenancyv1.UserSpec{Groups: []string{"gpu"}, Disabled: true},
+			Status: tenancyv1.UserStatus{
+				ServiceAccount: &tenancyv1.ServiceAccountRef{Namespace: "tenancy-system", Name: "user-tom"},
+				Credentials:    []tenancyv1.IssuedCredential{{Kind: tenancyv1.CredentialToken, ExpiresAt: metav1.NewTime(now.Add(-3 * time.Minute))}},
+			}},
+	}
+	owner := func(n string) *tenancyv1.Subject { return &tenancyv1.Subject{Kind: tenancyv1.UserKind, Name: n} }
+	workspaces := []tenancyv1.Workspace{
+		{ObjectMeta: metav1.ObjectMeta{Name: "workplace1"}, Spec: tenancyv1.WorkspaceSpec{Owner: owner("alex")}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "ml"}, Spec: tenancyv1.WorkspaceSpec{Owner: owner("alex"),
+			Contributors: []tenancyv1.Contributor{{Subject: *owner("tom"), Role: tenancyv1.RoleEdit}}}},
+	}
+	for wide, want := range map[bool]string{
+		false: `NAME   GROUPS   WORKSPACES      CREDENTIAL   EXPIRES
+alex   <none>   ml,workplace1   cert         in 30d
+tom    gpu      <none>          token        expired 3m ago
+`,
+		true: `NAME   GROUPS   WORKSPACES      CREDENTIAL   EXPIRES          DISABLED   CONTRIBUTOR   SERVICEACCOUNT            AGE
+alex   <none>   ml,workplace1   cert         in 30d           false      <none>        <none>                    120m
+tom    gpu      <none>          token        expired 3m ago   true       ml(edit)      tenancy-system/user-tom   60s
+`,
+	} {
+		var buf bytes.Buffer
+		if err := printers.NewTablePrinter(printers.PrintOptions{Wide: wide}).PrintObj(userTable(users, workspaces, now), &buf); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, buf.String()); diff != "" {
+			t.Errorf("wide=%v (-want +got):\n%s", wide, diff)
+		}
+	}
+}

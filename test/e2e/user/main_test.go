@@ -1,0 +1,211 @@
+// Package user_test runs `tenancy user` as an admin would — the built
+// binary, against a real control plane with the controller running — and
+// checks what the users it onboards can and cannot do with kubectl and the
+// kubeconfigs it wrote: the Arena multi-user guide end to end.
+package user_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/tenancy-dev/tenancy/internal/controller"
+	"github.com/tenancy-dev/tenancy/internal/install"
+	"github.com/tenancy-dev/tenancy/internal/localcluster"
+)
+
+var (
+	cluster *localcluster.Cluster
+	admin   client.Client
+	adminCS kubernetes.Interface
+	// binDir holds the built tenancy binary and its kubectl-tenancy link.
+	binDir string
+)
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		os.Exit(m.Run()) // end-to-end tests need the control plane
+	}
+	os.Exit(localcluster.TestMain(m, localcluster.Options{}, setup))
+}
+
+// setup is what `tenancy up` does before users are onboarded: build
+// tenancy, install the CRDs and self-serve policy, run the controller and
+// create the default class.
+func setup(c *localcluster.Cluster) error {
+	cluster = c
+	// In the data directory, which localcluster.TestMain removes.
+	dir := filepath.Join(c.DataDir(), "tenancy-bin")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	binDir = dir
+	build := exec.Command("go", "build", "-o", filepath.Join(dir, "tenancy"), "github.com/tenancy-dev/tenancy/cmd/tenancy")
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("build tenancy: %v\n%s", err, out)
+	}
+	if err := os.Symlink("tenancy", filepath.Join(dir, "kubectl-tenancy")); err != nil {
+		return err
+	}
+
+	cfg := c.Config()
+	var err error
+	if admin, err = client.New(cfg, client.Options{Scheme: controller.Scheme()}); err != nil {
+		return err
+	}
+	if adminCS, err = kubernetes.NewForConfig(cfg); err != nil {
+		return err
+	}
+	ctx := context.Background()
+	if err := install.CRDs(ctx, admin); err != nil {
+		return err
+	}
+	if err := install.SelfServe(ctx, admin); err != nil {
+		return err
+	}
+	logFile, err := os.Create(filepath.Join(c.LogDir(), "controller.log"))
+	if err != nil {
+		return err
+	}
+	ctrl.SetLogger(zap.New(zap.WriteTo(logFile)))
+	mgr, err := controller.NewManager(cfg, controller.Options{Concurrency: 4, MetricsAddr: "0", ProbeAddr: "0"})
+	if err != nil {
+		return err
+	}
+	// The manager stops with the process; the control plane is stopped
+	// after the tests by localcluster.TestMain.
+	go func() {
+		if err := mgr.Start(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "controller manager:", err)
+		}
+	}()
+	return install.CreateIfMissing(ctx, admin, install.DefaultClass())
+}
+
+func needCluster(t *testing.T) {
+	t.Helper()
+	if cluster == nil {
+		t.Skip("needs the local control plane (not with -short)")
+	}
+}
+
+// result is what a command printed and how it ended.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit code %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+}
+
+// run runs name in dir with env added, stdin from stdin; it fails the
+// test only when the command cannot be started or hangs.
+func run(t *testing.T, dir string, env []string, stdin string, name string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	r := result{stdout: stdout.String(), stderr: stderr.String()}
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		r.code = exit.ExitCode()
+	case err != nil:
+		t.Fatalf("%s %s: %v", name, strings.Join(args, " "), err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("%s %s did not finish in 3 minutes:\n%s", name, strings.Join(args, " "), r)
+	}
+	return r
+}
+
+// tenancy runs the tenancy binary as the admin (KUBECONFIG is the admin's)
+// in dir, where it writes NAME.kubeconfig by default.
+func tenancy(t *testing.T, dir string, args ...string) result {
+	t.Helper()
+	return run(t, dir, []string{"KUBECONFIG=" + cluster.AdminKubeconfig()}, "", filepath.Join(binDir, "tenancy"), args...)
+}
+
+// kubectl runs kubectl with kubeconfig, as the person it belongs to.
+func kubectl(t *testing.T, kubeconfig string, stdin string, args ...string) result {
+	t.Helper()
+	return run(t, filepath.Dir(kubeconfig), []string{"KUBECONFIG=" + kubeconfig}, stdin, "kubectl", args...)
+}
+
+// mustSucceed fails the test unless r exited 0 and stdout has each of want.
+func mustSucceed(t *testing.T, r result, want ...string) {
+	t.Helper()
+	if r.code != 0 {
+		t.Fatalf("command failed:\n%s", r)
+	}
+	stdoutHas(t, r, want...)
+}
+
+// stdoutHas fails the test unless stdout has each of want.
+func stdoutHas(t *testing.T, r result, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(r.stdout, w) {
+			t.Errorf("stdout lacks %q:\n%s", w, r)
+		}
+	}
+}
+
+// mustFail fails the test unless r exited non-zero with each of want in
+// its stderr.
+func mustFail(t *testing.T, r result, want ...string) {
+	t.Helper()
+	if r.code == 0 {
+		t.Fatalf("command succeeded, want it to fail:\n%s", r)
+	}
+	for _, w := range want {
+		if !strings.Contains(r.stderr, w) {
+			t.Errorf("stderr lacks %q:\n%s", w, r)
+		}
+	}
+}
+
+// eventually polls cond every 250ms until it holds or timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func(context.Context) (bool, error)) {
+	t.Helper()
+	var last error
+	err := wait.PollUntilContextTimeout(context.Background(), 250*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		ok, err := cond(ctx)
+		last = err
+		return ok && err == nil, nil
+	})
+	if err != nil {
+		t.Fatalf("%s: not within %s (last error: %v)", what, timeout, last)
+	}
+}
+
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
