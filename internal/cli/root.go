@@ -22,16 +22,16 @@ func Run(ctx context.Context, args []string, in io.Reader, out, errOut io.Writer
 
 // NewRootCommand returns the `tenancy` command and its subcommands.
 func NewRootCommand(streams genericiooptions.IOStreams) *cobra.Command {
-	name := "tenancy"
-	if strings.HasPrefix(filepath.Base(osArg0()), "kubectl-") {
-		name = "kubectl tenancy"
-	}
 	root := &cobra.Command{
-		Use:           name,
+		Use:           "tenancy",
 		Short:         "Turn one Kubernetes cluster into a shared machine for many users",
 		Long:          "Tenancy gives each user or team an isolated workspace (a namespace with quota, RBAC and credentials) on one Kubernetes cluster.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+	}
+	if strings.HasPrefix(filepath.Base(osArg0()), "kubectl-") {
+		// Installed as a kubectl plugin: usage lines read "kubectl tenancy …".
+		root.Annotations = map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl tenancy"}
 	}
 	root.SetIn(streams.In)
 	root.SetOut(streams.Out)

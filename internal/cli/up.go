@@ -204,6 +204,9 @@ func (o *UpOptions) Run(ctx context.Context) error {
 
 	if !o.NoDemo {
 		objs := []client.Object{install.DefaultClass()}
+		for _, u := range install.DemoUsers() {
+			objs = append(objs, u)
+		}
 		for _, ws := range install.DemoWorkspaces() {
 			objs = append(objs, ws)
 		}
@@ -222,6 +225,9 @@ func (o *UpOptions) Run(ctx context.Context) error {
 		fmt.Fprintf(out, "export KUBECONFIG=%s\n", kubeconfigPath)
 	}
 	fmt.Fprintln(out, "  kubectl get workspaces")
+	if !o.NoDemo {
+		fmt.Fprintln(out, "  tenancy user kubeconfig alex      # alex's own kubeconfig: he may use workplace1 only")
+	}
 	fmt.Fprintln(out, "  kubectl get nodes")
 	fmt.Fprintln(out, "  kubectl get resourcequota,rolebindings -n workplace3")
 	fmt.Fprintln(out, "Press Ctrl-C to stop. State is kept; 'tenancy up --reset' starts empty.")

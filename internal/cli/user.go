@@ -70,7 +70,7 @@ var userGetOptions = metav1.GetOptions{}
 func userObjectMeta(name string) metav1.ObjectMeta { return metav1.ObjectMeta{Name: name} }
 
 // userRootName is how the user called us: "tenancy" or "kubectl tenancy".
-func userRootName(cmd *cobra.Command) string { return cmd.Root().Use }
+func userRootName(cmd *cobra.Command) string { return cmd.Root().DisplayName() }
 
 // userExamples are examples as the user calls us: "kubectl tenancy …" when
 // run as the kubectl plugin.

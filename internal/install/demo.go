@@ -81,6 +81,19 @@ func DemoWorkspaces() []*tenancyv1.Workspace {
 	}
 }
 
+// DemoUsers are the people who own the demo workspaces, so that
+// `tenancy user kubeconfig alex` issues their credentials.
+func DemoUsers() []*tenancyv1.User {
+	var out []*tenancyv1.User
+	for _, name := range []string{"alex", "bob", "tom"} {
+		out = append(out, &tenancyv1.User{ObjectMeta: metav1.ObjectMeta{
+			Name:   name,
+			Labels: map[string]string{tenancyv1.LabelManagedBy: tenancyv1.ManagedByValue},
+		}})
+	}
+	return out
+}
+
 // CreateIfMissing creates each object that does not exist yet; existing
 // ones (perhaps changed since by an admin) are left as they are.
 func CreateIfMissing(ctx context.Context, c client.Client, objs ...client.Object) error {
