@@ -1,5 +1,5 @@
-// Package config embeds the generated manifests (CRDs) so the tenancy
-// binary can install them into any cluster.
+// Package config embeds the generated manifests (CRDs, the controller's
+// ClusterRole) so the tenancy binary can install them into any cluster.
 package config
 
 import (
@@ -9,6 +9,12 @@ import (
 
 //go:embed crd/*.yaml
 var crds embed.FS
+
+// ControllerRole is the ClusterRole the controller needs, generated from
+// the RBAC markers of internal/controller (named tenancy-controller).
+//
+//go:embed rbac/role.yaml
+var ControllerRole []byte
 
 // CRDs returns the CustomResourceDefinition manifests, one YAML document each.
 func CRDs() ([][]byte, error) {

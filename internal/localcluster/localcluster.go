@@ -88,8 +88,9 @@ type Cluster struct {
 	failed   chan error
 	progress io.Writer
 
-	mu    sync.Mutex
-	procs []*process // in start order
+	mu         sync.Mutex
+	procs      []*process // in start order
+	beforeStop []func() error
 
 	stopOnce sync.Once
 	stopping chan struct{}
@@ -437,12 +438,32 @@ func (c *Cluster) watch() {
 // exits while the cluster runs. Nothing is sent after Stop.
 func (c *Cluster) Failed() <-chan error { return c.failed }
 
-// Stop stops the components — scheduler, controller manager and kwok first,
-// then the API server, then etcd — each with SIGTERM and, after the grace
-// period, SIGKILL to its process group. It returns once every process has
-// exited. Safe to call more than once.
+// BeforeStop registers f to run when Stop is called, before any component
+// stops: the place to stop clients of the cluster (a controller, say) while
+// the API server still answers. Functions run last registered first; their
+// errors are returned by Stop.
+func (c *Cluster) BeforeStop(f func() error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.beforeStop = append(c.beforeStop, f)
+}
+
+// Stop runs the BeforeStop functions, then stops the components —
+// scheduler, controller manager and kwok first, then the API server, then
+// etcd — each with SIGTERM and, after the grace period, SIGKILL to its
+// process group. It returns once every process has exited. Safe to call
+// more than once.
 func (c *Cluster) Stop() error {
+	var hookErrs []error
 	c.stopOnce.Do(func() {
+		c.mu.Lock()
+		hooks := c.beforeStop
+		c.mu.Unlock()
+		for i := len(hooks) - 1; i >= 0; i-- {
+			if err := hooks[i](); err != nil {
+				hookErrs = append(hookErrs, err)
+			}
+		}
 		close(c.stopping)
 		c.mu.Lock()
 		procs := c.procs
@@ -478,7 +499,7 @@ func (c *Cluster) Stop() error {
 			fmt.Fprintf(c.progress, "killed %s after %s\n", strings.Join(killed, ", "), c.opts.StopGracePeriod)
 		}
 	})
-	return nil
+	return errors.Join(hookErrs...)
 }
 
 // Host is the API server URL, https://127.0.0.1:<port>.

@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -19,13 +18,11 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	"github.com/tenancy-dev/tenancy/internal/controller"
 	"github.com/tenancy-dev/tenancy/internal/install"
 	"github.com/tenancy-dev/tenancy/internal/localcluster"
+	"github.com/tenancy-dev/tenancy/internal/testenv"
 )
 
 var (
@@ -37,64 +34,17 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	flag.Parse()
-	if testing.Short() {
-		os.Exit(m.Run()) // end-to-end tests need the control plane
-	}
-	os.Exit(localcluster.TestMain(m, localcluster.Options{}, setup))
-}
-
-// setup is what `tenancy up` does before users are onboarded: build
-// tenancy, install the CRDs and self-serve policy, run the controller and
-// create the default class.
-func setup(c *localcluster.Cluster) error {
-	cluster = c
-	// In the data directory, which localcluster.TestMain removes.
-	dir := filepath.Join(c.DataDir(), "tenancy-bin")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	binDir = dir
-	build := exec.Command("go", "build", "-o", filepath.Join(dir, "tenancy"), "github.com/tenancy-dev/tenancy/cmd/tenancy")
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("build tenancy: %v\n%s", err, out)
-	}
-	if err := os.Symlink("tenancy", filepath.Join(dir, "kubectl-tenancy")); err != nil {
-		return err
-	}
-
-	cfg := c.Config()
-	var err error
-	if admin, err = client.New(cfg, client.Options{Scheme: controller.Scheme()}); err != nil {
-		return err
-	}
-	if adminCS, err = kubernetes.NewForConfig(cfg); err != nil {
-		return err
-	}
-	ctx := context.Background()
-	if err := install.CRDs(ctx, admin); err != nil {
-		return err
-	}
-	if err := install.SelfServe(ctx, admin); err != nil {
-		return err
-	}
-	logFile, err := os.Create(filepath.Join(c.LogDir(), "controller.log"))
-	if err != nil {
-		return err
-	}
-	ctrl.SetLogger(zap.New(zap.WriteTo(logFile)))
-	mgr, err := controller.NewManager(cfg, controller.Options{Concurrency: 4, MetricsAddr: "0", ProbeAddr: "0"})
-	if err != nil {
-		return err
-	}
-	// The manager stops with the process; the control plane is stopped
-	// after the tests by localcluster.TestMain.
-	go func() {
-		if err := mgr.Start(ctx); err != nil {
-			fmt.Fprintln(os.Stderr, "controller manager:", err)
-		}
-	}()
-	return install.CreateIfMissing(ctx, admin, install.DefaultClass())
+	// What `tenancy up` does before users are onboarded: install the CRDs
+	// and self-serve policy, run the controller and create the default class.
+	os.Exit(testenv.Main(m, testenv.Options{
+		SelfServe: true,
+		Binary:    true,
+		BeforeController: func(ctx context.Context, e *testenv.Env) error {
+			return install.CreateIfMissing(ctx, e.Admin, install.DefaultClass())
+		},
+	}, func(e *testenv.Env) {
+		cluster, admin, adminCS, binDir = e.Cluster, e.Admin, e.AdminCS, e.BinDir
+	}))
 }
 
 func needCluster(t *testing.T) {
