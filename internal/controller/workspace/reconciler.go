@@ -308,25 +308,21 @@ func (r *Reconciler) ensureNamespace(ctx context.Context, e effective, m objectM
 	ns := &corev1.Namespace{}
 	err := r.client.Get(ctx, client.ObjectKey{Name: e.Name}, ns)
 	if apierrors.IsNotFound(err) {
-		// The cache holds only Tenancy's namespaces: ask the API server
-		// whether somebody else's is there.
-		err = r.apiReader.Get(ctx, client.ObjectKey{Name: e.Name}, ns)
-		if apierrors.IsNotFound(err) {
-			// Create, not apply: an apply racing with somebody else's create
-			// would adopt their namespace.
+		// The cache holds only Tenancy's namespaces. Create, not apply: an
+		// apply racing with somebody else's create would adopt their
+		// namespace, where a create fails with AlreadyExists; then the API
+		// server is asked whose namespace it is.
+		ns = &corev1.Namespace{}
+		ns.Name = e.Name
+		ns.Labels = m.labels()
+		err = r.client.Create(ctx, ns, client.FieldOwner(tenancyv1.FieldManager))
+		if apierrors.IsAlreadyExists(err) {
 			ns = &corev1.Namespace{}
-			ns.Name = e.Name
-			ns.Labels = m.labels()
-			if err := r.client.Create(ctx, ns, client.FieldOwner(tenancyv1.FieldManager)); err != nil && !apierrors.IsAlreadyExists(err) {
-				return "", fmt.Errorf("create namespace %s: %w", e.Name, err)
-			}
-			if err = r.apiReader.Get(ctx, client.ObjectKey{Name: e.Name}, ns); err != nil {
-				return "", fmt.Errorf("read namespace %s: %w", e.Name, err)
-			}
+			err = r.apiReader.Get(ctx, client.ObjectKey{Name: e.Name}, ns)
 		}
 	}
 	if err != nil {
-		return "", fmt.Errorf("read namespace %s: %w", e.Name, err)
+		return "", fmt.Errorf("create or read namespace %s: %w", e.Name, err)
 	}
 	if !isOurs(ns.Labels, e.Name) {
 		return fmt.Sprintf("namespace %q already exists and was not created by Tenancy for this workspace; it is left untouched: delete the Workspace or choose another name", e.Name), nil
