@@ -7,6 +7,7 @@ import (
 	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -51,7 +52,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  Scheme(),
-		Cache:                   cache.Options{ByObject: byObject},
+		Cache:                   cache.Options{ByObject: byObject, DefaultTransform: slimManagedFields},
 		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
 		HealthProbeBindAddress:  o.ProbeAddr,
 		LeaderElection:          o.LeaderElection,
@@ -85,3 +86,17 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// slimManagedFields drops the field sets from cached objects' managed
+// fields, most of an object's size: the controller reads only who wrote an
+// object (manager and subresource), never which fields.
+func slimManagedFields(obj any) (any, error) {
+	if o, ok := obj.(metav1.Object); ok {
+		mfs := o.GetManagedFields()
+		for i := range mfs {
+			mfs[i].FieldsV1 = nil
+		}
+		o.SetManagedFields(mfs)
+	}
+	return obj, nil
+}
