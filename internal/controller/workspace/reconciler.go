@@ -169,10 +169,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 	}
 	st.quota(r.readQuota(ctx, ws.Name))
 
+	// controller-runtime logs the error and retries with backoff.
 	errs := errors.Join(rbacErr, quotaErr, netErr, storageErr, istioErr)
-	if errs != nil {
-		log.FromContext(ctx).Error(errs, "Some parts of the workspace failed to apply")
-	}
 	return ctrl.Result{}, errors.Join(errs, r.writeStatus(ctx, ws, st))
 }
 
