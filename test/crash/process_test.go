@@ -1,0 +1,167 @@
+package crash
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// controllerProcess runs `tenancy controller` as a child process that can be
+// SIGKILLed and started again. Its output (human-readable logs) is appended
+// to one file across restarts, each start marked by a header line.
+type controllerProcess struct {
+	binary, kubeconfig, logPath string
+	concurrency                 int
+	spawn                       *spawner
+
+	cmd       *exec.Cmd
+	done      chan struct{}
+	probeAddr string
+	started   time.Time
+}
+
+// start starts the controller; it must not be running.
+func (p *controllerProcess) start() error {
+	p.probeAddr = "127.0.0.1:" + strconv.Itoa(freePort())
+	log, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Close() }() // the child has its own descriptor
+	args := []string{"controller",
+		"--kubeconfig", p.kubeconfig,
+		"--concurrency", strconv.Itoa(p.concurrency),
+		"--metrics-bind-address", "0",
+		"--health-probe-bind-address", p.probeAddr,
+		"--dev-logs",
+	}
+	fmt.Fprintf(log, "\n==== %s start: %s %v\n", time.Now().Format(time.RFC3339Nano), p.binary, args)
+	cmd := exec.Command(p.binary, args...)
+	cmd.Stdout, cmd.Stderr = log, log
+	// If the test binary dies, so does the controller.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := p.spawn.start(cmd); err != nil {
+		return fmt.Errorf("start controller: %w", err)
+	}
+	p.cmd, p.done, p.started = cmd, make(chan struct{}), time.Now()
+	done := p.done
+	go func() {
+		_ = cmd.Wait()
+		close(done)
+	}()
+	return nil
+}
+
+// kill SIGKILLs the controller and waits until it has been reaped. It
+// returns how long the process had run.
+func (p *controllerProcess) kill() (time.Duration, error) {
+	if p.cmd == nil {
+		return 0, errors.New("controller not started")
+	}
+	ran := time.Since(p.started)
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return ran, err
+	}
+	<-p.done
+	if log, err := os.OpenFile(p.logPath, os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
+		fmt.Fprintf(log, "==== %s SIGKILL after %s\n", time.Now().Format(time.RFC3339Nano), ran.Round(time.Millisecond))
+		_ = log.Close()
+	}
+	p.cmd = nil
+	return ran, nil
+}
+
+// exited reports whether the controller has exited by itself.
+func (p *controllerProcess) exited() bool {
+	if p.cmd == nil {
+		return false
+	}
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// waitReady polls /readyz until it answers 200.
+func (p *controllerProcess) waitReady(ctx context.Context, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	url := "http://" + p.probeAddr + "/readyz"
+	for {
+		if p.exited() {
+			return fmt.Errorf("controller exited before it was ready; see %s", p.logPath)
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("controller not ready at %s: %w; see %s", url, ctx.Err(), p.logPath)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// spawner starts children from one goroutine locked to its OS thread:
+// Pdeathsig fires when the thread that forked the child exits, and Go may
+// retire idle threads (golang/go#27505).
+type spawner struct {
+	reqs chan spawnRequest
+	quit chan struct{}
+}
+
+type spawnRequest struct {
+	cmd   *exec.Cmd
+	reply chan error
+}
+
+func newSpawner() *spawner {
+	s := &spawner{reqs: make(chan spawnRequest), quit: make(chan struct{})}
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
+		for {
+			select {
+			case r := <-s.reqs:
+				r.reply <- r.cmd.Start()
+			case <-s.quit:
+				return
+			}
+		}
+	}()
+	return s
+}
+
+func (s *spawner) start(cmd *exec.Cmd) error {
+	reply := make(chan error, 1)
+	select {
+	case s.reqs <- spawnRequest{cmd: cmd, reply: reply}:
+		return <-reply
+	case <-s.quit:
+		return errors.New("spawner closed")
+	}
+}
+
+func (s *spawner) close() { close(s.quit) }
+
+func freePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().(*net.TCPAddr).Port
+}
