@@ -6,16 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/tenancy-dev/tenancy/internal/childproc"
 )
 
 // controllerProcess is `tenancy controller` running as a child process,
@@ -26,15 +26,15 @@ type controllerProcess struct {
 	logPath     string
 	metricsAddr string
 	probeAddr   string
-	spawn       *spawner
+	spawn       *childproc.Spawner
 }
 
 func startController(binary, kubeconfig, logPath string, concurrency int) (*controllerProcess, error) {
 	p := &controllerProcess{
 		logPath:     logPath,
-		metricsAddr: "127.0.0.1:" + strconv.Itoa(freePort()),
-		probeAddr:   "127.0.0.1:" + strconv.Itoa(freePort()),
-		spawn:       newSpawner(),
+		metricsAddr: "127.0.0.1:" + strconv.Itoa(childproc.FreePort()),
+		probeAddr:   "127.0.0.1:" + strconv.Itoa(childproc.FreePort()),
+		spawn:       childproc.NewSpawner(),
 		done:        make(chan struct{}),
 	}
 	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -52,10 +52,9 @@ func startController(binary, kubeconfig, logPath string, concurrency int) (*cont
 	fmt.Fprintf(log, "==== %s %s %s\n", time.Now().Format(time.RFC3339), binary, strings.Join(args, " "))
 	p.cmd = exec.Command(binary, args...)
 	p.cmd.Stdout, p.cmd.Stderr = log, log
-	// If the benchmark dies, so does the controller.
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := p.spawn.start(p.cmd); err != nil {
-		p.spawn.close()
+	// If the benchmark dies, so does the controller (see childproc).
+	if err := p.spawn.Start(p.cmd); err != nil {
+		p.spawn.Close()
 		return nil, fmt.Errorf("start controller: %w", err)
 	}
 	go func() {
@@ -102,7 +101,7 @@ func (p *controllerProcess) waitReady(ctx context.Context, timeout time.Duration
 
 // stop sends SIGTERM, then SIGKILL after grace, and waits for the exit.
 func (p *controllerProcess) stop(grace time.Duration) {
-	defer p.spawn.close()
+	defer p.spawn.Close()
 	if p.exited() {
 		return
 	}
@@ -253,54 +252,4 @@ func parseLabels(s string) map[string]string {
 		s = rest
 	}
 	return out
-}
-
-// spawner starts children from one goroutine locked to its OS thread:
-// Pdeathsig fires when the thread that forked the child exits, and Go may
-// retire idle threads (golang/go#27505).
-type spawner struct {
-	reqs chan spawnRequest
-	quit chan struct{}
-}
-
-type spawnRequest struct {
-	cmd   *exec.Cmd
-	reply chan error
-}
-
-func newSpawner() *spawner {
-	s := &spawner{reqs: make(chan spawnRequest), quit: make(chan struct{})}
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
-		for {
-			select {
-			case r := <-s.reqs:
-				r.reply <- r.cmd.Start()
-			case <-s.quit:
-				return
-			}
-		}
-	}()
-	return s
-}
-
-func (s *spawner) start(cmd *exec.Cmd) error {
-	reply := make(chan error, 1)
-	select {
-	case s.reqs <- spawnRequest{cmd: cmd, reply: reply}:
-		return <-reply
-	case <-s.quit:
-		return errors.New("spawner closed")
-	}
-}
-
-func (s *spawner) close() { close(s.quit) }
-
-func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port
 }

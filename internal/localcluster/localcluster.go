@@ -37,6 +37,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/tenancy-dev/tenancy/internal/childproc"
 )
 
 // Options configure Start.
@@ -83,7 +85,7 @@ type Cluster struct {
 	ca       *authority
 	ports    ports
 	admin    keyPair
-	spawner  *spawner
+	spawner  *childproc.Spawner
 	unlock   func()
 	failed   chan error
 	progress io.Writer
@@ -167,7 +169,7 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	c := &Cluster{
 		opts:     o,
 		layout:   l,
-		spawner:  newSpawner(),
+		spawner:  childproc.NewSpawner(),
 		unlock:   unlock,
 		failed:   make(chan error, 1),
 		stopping: make(chan struct{}),
@@ -302,7 +304,7 @@ func preferPort(prev, attempt int) int {
 	if prev != 0 && attempt == 0 && portFree(prev) {
 		return prev
 	}
-	return freePort()
+	return childproc.FreePort()
 }
 
 func portFree(port int) bool {
@@ -312,15 +314,6 @@ func portFree(port int) bool {
 	}
 	_ = l.Close()
 	return true
-}
-
-func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0 // the component will fail to bind and say so
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func etcdHealthy(ctx context.Context, port int) bool {
@@ -379,7 +372,7 @@ func waitFor(ctx context.Context, p *process, what string, cond func(context.Con
 }
 
 func (c *Cluster) startProcess(name string, args, env []string) (*process, error) {
-	p, err := c.spawner.startProcess(name, filepath.Join(c.opts.BinDir, name), args, env, c.layout.log(name))
+	p, err := startProcess(c.spawner, name, filepath.Join(c.opts.BinDir, name), args, env, c.layout.log(name))
 	if err != nil {
 		return nil, err
 	}
@@ -491,7 +484,7 @@ func (c *Cluster) Stop() error {
 				killed = append(killed, p.name)
 			}
 		}
-		c.spawner.close()
+		c.spawner.Close()
 		if c.unlock != nil {
 			c.unlock()
 		}

@@ -1,15 +1,15 @@
 package localcluster
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/tenancy-dev/tenancy/internal/childproc"
 )
 
 // process is one running component.
@@ -58,53 +58,8 @@ func (p *process) stop(grace time.Duration) {
 	}
 }
 
-// spawner starts child processes from one goroutine locked to its OS thread.
-// Pdeathsig fires when the thread that forked the child exits, not the
-// process; Go may retire idle threads, so children are forked from a thread
-// that lives as long as the cluster (golang/go#27505).
-type spawner struct {
-	reqs chan spawnRequest
-	quit chan struct{}
-}
-
-type spawnRequest struct {
-	cmd   *exec.Cmd
-	reply chan error
-}
-
-func newSpawner() *spawner {
-	s := &spawner{reqs: make(chan spawnRequest), quit: make(chan struct{})}
-	go func() {
-		runtime.LockOSThread()
-		// Never unlocked: when this goroutine returns its thread exits too,
-		// which is what a parent-death signal wants if a child is
-		// somehow still there.
-		for {
-			select {
-			case r := <-s.reqs:
-				r.reply <- r.cmd.Start()
-			case <-s.quit:
-				return
-			}
-		}
-	}()
-	return s
-}
-
-func (s *spawner) start(cmd *exec.Cmd) error {
-	reply := make(chan error, 1)
-	select {
-	case s.reqs <- spawnRequest{cmd: cmd, reply: reply}:
-		return <-reply
-	case <-s.quit:
-		return errors.New("cluster stopped")
-	}
-}
-
-func (s *spawner) close() { close(s.quit) }
-
 // startProcess starts bin with args, output appended to logPath.
-func (s *spawner) startProcess(name, bin string, args, env []string, logPath string) (*process, error) {
+func startProcess(s *childproc.Spawner, name, bin string, args, env []string, logPath string) (*process, error) {
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
@@ -115,8 +70,7 @@ func (s *spawner) startProcess(name, bin string, args, env []string, logPath str
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	cmd.Env = append(os.Environ(), env...)
-	cmd.SysProcAttr = childSysProcAttr()
-	if err := s.start(cmd); err != nil {
+	if err := s.Start(cmd); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	p := &process{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}

@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
+	"github.com/tenancy-dev/tenancy/internal/childproc"
 )
 
 // Shape of the run. The workload is paced so that it spans many kills.
@@ -144,13 +145,13 @@ func TestControllerSurvivesSIGKILL(t *testing.T) {
 		kubeconfig:  controllerKubeconfig(ctx, t),
 		logPath:     filepath.Join(logDir, "controller.log"),
 		concurrency: controllerConc,
-		spawn:       newSpawner(),
+		spawn:       childproc.NewSpawner(),
 	}
 	t.Cleanup(func() {
 		if proc.cmd != nil {
 			_, _ = proc.kill()
 		}
-		proc.spawn.close()
+		proc.spawn.Close()
 		if t.Failed() || os.Getenv("TENANCY_KEEP_CLUSTER") == "1" {
 			t.Logf("controller log kept in %s (control plane logs in %s)", proc.logPath, env.Cluster.LogDir())
 			return

@@ -4,14 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/tenancy-dev/tenancy/internal/childproc"
 )
 
 // controllerProcess runs `tenancy controller` as a child process that can be
@@ -20,7 +20,7 @@ import (
 type controllerProcess struct {
 	binary, kubeconfig, logPath string
 	concurrency                 int
-	spawn                       *spawner
+	spawn                       *childproc.Spawner
 
 	cmd       *exec.Cmd
 	done      chan struct{}
@@ -30,7 +30,7 @@ type controllerProcess struct {
 
 // start starts the controller; it must not be running.
 func (p *controllerProcess) start() error {
-	p.probeAddr = "127.0.0.1:" + strconv.Itoa(freePort())
+	p.probeAddr = "127.0.0.1:" + strconv.Itoa(childproc.FreePort())
 	log, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
@@ -47,8 +47,7 @@ func (p *controllerProcess) start() error {
 	cmd := exec.Command(p.binary, args...)
 	cmd.Stdout, cmd.Stderr = log, log
 	// If the test binary dies, so does the controller.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := p.spawn.start(cmd); err != nil {
+	if err := p.spawn.Start(cmd); err != nil {
 		return fmt.Errorf("start controller: %w", err)
 	}
 	p.cmd, p.done, p.started = cmd, make(chan struct{}), time.Now()
@@ -114,54 +113,4 @@ func (p *controllerProcess) waitReady(ctx context.Context, timeout time.Duration
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-}
-
-// spawner starts children from one goroutine locked to its OS thread:
-// Pdeathsig fires when the thread that forked the child exits, and Go may
-// retire idle threads (golang/go#27505).
-type spawner struct {
-	reqs chan spawnRequest
-	quit chan struct{}
-}
-
-type spawnRequest struct {
-	cmd   *exec.Cmd
-	reply chan error
-}
-
-func newSpawner() *spawner {
-	s := &spawner{reqs: make(chan spawnRequest), quit: make(chan struct{})}
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
-		for {
-			select {
-			case r := <-s.reqs:
-				r.reply <- r.cmd.Start()
-			case <-s.quit:
-				return
-			}
-		}
-	}()
-	return s
-}
-
-func (s *spawner) start(cmd *exec.Cmd) error {
-	reply := make(chan error, 1)
-	select {
-	case s.reqs <- spawnRequest{cmd: cmd, reply: reply}:
-		return <-reply
-	case <-s.quit:
-		return errors.New("spawner closed")
-	}
-}
-
-func (s *spawner) close() { close(s.quit) }
-
-func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port
 }
