@@ -77,26 +77,10 @@ func (p *controllerProcess) exited() bool {
 
 // waitReady polls /readyz until it answers 200.
 func (p *controllerProcess) waitReady(ctx context.Context, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	url := "http://" + p.probeAddr + "/readyz"
-	for {
-		if p.exited() {
-			return fmt.Errorf("controller exited; see %s", p.logPath)
-		}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("controller not ready at %s: %w; see %s", url, ctx.Err(), p.logPath)
-		case <-time.After(100 * time.Millisecond):
-		}
+	if err := childproc.WaitHTTPOK(ctx, "http://"+p.probeAddr+"/readyz", timeout, p.exited); err != nil {
+		return fmt.Errorf("controller: %w; see %s", err, p.logPath)
 	}
+	return nil
 }
 
 // stop sends SIGTERM, then SIGKILL after grace, and waits for the exit.

@@ -4,10 +4,14 @@
 package childproc
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net"
+	"net/http"
 	"os/exec"
 	"runtime"
+	"time"
 )
 
 // Spawner starts children from one goroutine locked to its OS thread.
@@ -71,4 +75,31 @@ func FreePort() int {
 	}
 	defer func() { _ = l.Close() }()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// WaitHTTPOK polls url until it answers 200 OK, giving up when timeout
+// passes or exited reports that the child is gone.
+func WaitHTTPOK(ctx context.Context, url string, timeout time.Duration, exited func() bool) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		if exited() {
+			return errors.New("the process exited before it was ready")
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("not ready at %s: %w", url, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
