@@ -371,7 +371,10 @@ func (o *UserAddOptions) applyWorkspace(ctx context.Context, a *userAdmin, p *us
 		}
 		name := ws.Name
 		undo.add("deleted Workspace "+name, func(ctx context.Context) error {
-			return userDeleteAndWait(ctx, a.c, &tenancyv1.Workspace{ObjectMeta: userObjectMeta(name)})
+			if err := userDeleteAndWait(ctx, a.c, &tenancyv1.Workspace{ObjectMeta: userObjectMeta(name)}); err != nil {
+				return err
+			}
+			return userNamespaceGone(ctx, a.c, name)
 		})
 		fmt.Fprintf(out, "Workspace %s created, owned by User %s\n", ws.Name, o.Name)
 		return nil
