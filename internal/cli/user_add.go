@@ -9,10 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -100,35 +97,6 @@ func userNameArg(verb string) cobra.PositionalArgs {
 		}
 		return nil
 	}
-}
-
-// userWaitReady waits until workspace name is Ready for its current
-// generation; the error says why it is not.
-func userWaitReady(ctx context.Context, c client.Client, name string, timeout time.Duration) error {
-	why := "its status has not been written yet"
-	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
-		ws := &tenancyv1.Workspace{}
-		if err := c.Get(ctx, client.ObjectKey{Name: name}, ws); err != nil {
-			if ctx.Err() == nil {
-				why = err.Error()
-			}
-			return false, nil
-		}
-		cond := meta.FindStatusCondition(ws.Status.Conditions, tenancyv1.ConditionReady)
-		switch {
-		case cond == nil || cond.ObservedGeneration != ws.Generation:
-			why = "the controller has not reconciled it yet (is 'tenancy controller' running?)"
-			return false, nil
-		case cond.Status != metav1.ConditionTrue:
-			why = cond.Reason + ": " + cond.Message
-			return false, nil
-		}
-		return true, nil
-	})
-	if err != nil {
-		return fmt.Errorf("workspace %s is not Ready after %s: %s", name, timeout, why)
-	}
-	return nil
 }
 
 // Complete reads the user file and fills in defaults.
@@ -231,7 +199,7 @@ func (o *UserAddOptions) Run(ctx context.Context) (err error) {
 	if err := o.applyWorkspace(ctx, a, plan, undo); err != nil {
 		return err
 	}
-	if err := userWaitReady(ctx, a.c, plan.ws.Name, o.Wait); err != nil {
+	if err := waitReady(ctx, a.c, o.Wait, plan.ws.Name); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "Workspace %s is Ready\n", plan.ws.Name)
