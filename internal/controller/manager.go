@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/discovery"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -58,7 +59,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		LeaderElection:          o.LeaderElection,
 		LeaderElectionID:        "tenancy-controller.tenancy.dev",
 		LeaderElectionNamespace: o.LeaderNamespace,
-		GracefulShutdownTimeout: ptr(10 * time.Second),
+		GracefulShutdownTimeout: ptr.To(10 * time.Second),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create controller manager: %w", err)
@@ -84,8 +85,6 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	}
 	return mgr, nil
 }
-
-func ptr[T any](v T) *T { return &v }
 
 // slimManagedFields drops the field sets from cached objects' managed
 // fields, most of an object's size: the controller reads only who wrote an

@@ -8,6 +8,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
@@ -37,11 +38,9 @@ func prune(ctx context.Context, c client.Client, list client.ObjectList, workspa
 		if keep.Has(obj.GetName()) || !obj.GetDeletionTimestamp().IsZero() {
 			continue
 		}
-		if err := c.Delete(ctx, obj, client.Preconditions{UID: ptr(obj.GetUID())}); err != nil && !apierrors.IsNotFound(err) {
+		if err := c.Delete(ctx, obj, client.Preconditions{UID: ptr.To(obj.GetUID())}); err != nil && !apierrors.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("prune %s %s/%s: %w", kindOf(obj), obj.GetNamespace(), obj.GetName(), err))
 		}
 	}
 	return errors.Join(errs...)
 }
-
-func ptr[T any](v T) *T { return &v }

@@ -226,31 +226,30 @@ func DefaultClass(classes []tenancyv1.WorkspaceClass) *tenancyv1.WorkspaceClass 
 // workspacesOfClass maps a WorkspaceClass event to the workspaces it may
 // affect: those naming it, and those naming none (it may be the default).
 func (r *Reconciler) workspacesOfClass(ctx context.Context, obj client.Object) []reconcile.Request {
-	list := &tenancyv1.WorkspaceList{}
-	if err := r.client.List(ctx, list); err != nil {
-		log.FromContext(ctx).Error(err, "List workspaces for class", "class", obj.GetName())
-		return nil
-	}
-	var out []reconcile.Request
-	for _, ws := range list.Items {
-		if ws.Spec.Class == obj.GetName() || ws.Spec.Class == "" {
-			out = append(out, reconcile.Request{NamespacedName: client.ObjectKey{Name: ws.Name}})
-		}
-	}
-	return out
+	return r.workspacesWhere(ctx, "class", obj.GetName(), func(ws *tenancyv1.Workspace) bool {
+		return ws.Spec.Class == obj.GetName() || ws.Spec.Class == ""
+	})
 }
 
 // workspacesOfUser maps a User event to the workspaces naming that user.
 func (r *Reconciler) workspacesOfUser(ctx context.Context, obj client.Object) []reconcile.Request {
+	return r.workspacesWhere(ctx, "user", obj.GetName(), func(ws *tenancyv1.Workspace) bool {
+		return namesUser(ws, obj.GetName())
+	})
+}
+
+// workspacesWhere lists the cached workspaces and enqueues those for which
+// match holds; kind and name say which event asked, for the log.
+func (r *Reconciler) workspacesWhere(ctx context.Context, kind, name string, match func(*tenancyv1.Workspace) bool) []reconcile.Request {
 	list := &tenancyv1.WorkspaceList{}
 	if err := r.client.List(ctx, list); err != nil {
-		log.FromContext(ctx).Error(err, "List workspaces for user", "user", obj.GetName())
+		log.FromContext(ctx).Error(err, "List workspaces for "+kind, kind, name)
 		return nil
 	}
 	var out []reconcile.Request
-	for _, ws := range list.Items {
-		if namesUser(&ws, obj.GetName()) {
-			out = append(out, reconcile.Request{NamespacedName: client.ObjectKey{Name: ws.Name}})
+	for i := range list.Items {
+		if match(&list.Items[i]) {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKey{Name: list.Items[i].Name}})
 		}
 	}
 	return out
