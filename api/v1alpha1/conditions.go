@@ -25,6 +25,9 @@ const (
 	ReasonNotInstalled      = "NotInstalled"
 	ReasonPartsNotReady     = "PartsNotReady"
 	ReasonTerminating       = "Terminating"
+	// ReasonOwnerLimitExceeded: a self-serve workspace past its class's
+	// MaxWorkspacesPerOwner, not provisioned.
+	ReasonOwnerLimitExceeded = "OwnerLimitExceeded"
 )
 
 // Condition reads a Workspace condition, or nil.

@@ -40,11 +40,12 @@ Install the CRDs first with 'tenancy install'.`,
 	o.kube = kubeFlags(cmd)
 	f := cmd.Flags()
 	f.IntVar(&o.ctrl.Concurrency, "concurrency", 8, "workspaces reconciled at once")
-	f.StringVar(&o.ctrl.MetricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint; 0 turns it off")
+	f.StringVar(&o.ctrl.MetricsAddr, "metrics-bind-address", "127.0.0.1:8080", "address of the Prometheus metrics endpoint (loopback by default: it is not authenticated); 0 turns it off")
 	f.StringVar(&o.ctrl.ProbeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz; 0 turns them off")
 	f.BoolVar(&o.ctrl.LeaderElection, "leader-elect", false, "elect a leader, so several replicas can run and one works")
 	f.StringVar(&o.ctrl.LeaderNamespace, "leader-election-namespace", "kube-system", "namespace of the leader election lease")
 	f.StringVar(&o.ctrl.IstioUserHeader, "istio-userid-header", "kubeflow-userid", "request header that carries the user's name, for Istio AuthorizationPolicies")
+	f.StringArrayVar(&o.ctrl.IstioGatewayPrincipals, "istio-gateway-principal", nil, "mesh identity allowed to set the user header, e.g. cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account (repeatable; that one when unset)")
 	f.BoolVar(&o.devLogs, "dev-logs", false, "human-readable logs instead of JSON")
 	return cmd
 }

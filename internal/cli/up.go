@@ -175,6 +175,9 @@ func (o *UpOptions) Run(ctx context.Context) error {
 	if err := install.CRDs(ctx, c); err != nil {
 		return err
 	}
+	if err := installAdmission(ctx, c, cfg, o.streams.ErrOut); err != nil {
+		return err
+	}
 	if err := install.SelfServe(ctx, c); err != nil {
 		return err
 	}

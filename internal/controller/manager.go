@@ -4,9 +4,11 @@ package controller
 
 import (
 	"fmt"
+	"reflect"
 	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -42,6 +44,9 @@ type Options struct {
 	LeaderElection  bool
 	LeaderNamespace string
 	IstioUserHeader string
+	// IstioGatewayPrincipals may set IstioUserHeader (the ingress
+	// gateway's mesh identity); workspace.DefaultGatewayPrincipal when empty.
+	IstioGatewayPrincipals []string
 }
 
 // NewManager returns a manager running the workspace controller.
@@ -53,7 +58,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  Scheme(),
-		Cache:                   cache.Options{ByObject: byObject, DefaultTransform: slimManagedFields},
+		Cache:                   cache.Options{ByObject: byObject, DefaultTransform: transform},
 		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
 		HealthProbeBindAddress:  o.ProbeAddr,
 		LeaderElection:          o.LeaderElection,
@@ -70,7 +75,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	}
 	r := workspace.New(mgr.GetClient(), mgr.GetAPIReader(),
 		workspace.WithConcurrency(o.Concurrency),
-		workspace.WithIstio(workspace.NewDiscoveryIstio(disc, time.Minute), o.IstioUserHeader),
+		workspace.WithIstio(workspace.NewDiscoveryIstio(disc, time.Minute), o.IstioUserHeader, o.IstioGatewayPrincipals...),
 	)
 	if err := r.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("set up workspace controller: %w", err)
@@ -86,16 +91,52 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	return mgr, nil
 }
 
-// slimManagedFields drops the field sets from cached objects' managed
-// fields, most of an object's size: the controller reads only who wrote an
-// object (manager and subresource), never which fields.
-func slimManagedFields(obj any) (any, error) {
-	if o, ok := obj.(metav1.Object); ok {
-		mfs := o.GetManagedFields()
-		for i := range mfs {
-			mfs[i].FieldsV1 = nil
-		}
-		o.SetManagedFields(mfs)
+// transform shrinks what the cache keeps of each object.
+//
+// A namespaced object whose workspace label names another workspace than
+// its namespace was not made by Tenancy (whose objects always live in their
+// workspace's namespace): anybody who administers a namespace can create
+// such objects by the thousand. It is kept as a bare stub — name,
+// namespace, UID and resourceVersion, no labels or owner references — so
+// it costs next to no memory, no label-selected list (pruning) sees it, and
+// no event of it reaches a workspace.
+//
+// Of every other object the field sets of its managed fields are dropped,
+// most of an object's size: the controller reads only who wrote an object
+// (manager and subresource), never which fields.
+func transform(obj any) (any, error) {
+	o, ok := obj.(metav1.Object)
+	if !ok {
+		return obj, nil
 	}
+	if ns := o.GetNamespace(); ns != "" && o.GetLabels()[tenancyv1.LabelWorkspace] != ns {
+		if stub, ok := stubOf(obj); ok {
+			return stub, nil
+		}
+	}
+	mfs := o.GetManagedFields()
+	for i := range mfs {
+		mfs[i].FieldsV1 = nil
+	}
+	o.SetManagedFields(mfs)
 	return obj, nil
+}
+
+// stubOf returns an empty object of obj's type carrying only its identity.
+func stubOf(obj any) (any, bool) {
+	ro, ok := obj.(runtime.Object)
+	if !ok {
+		return nil, false
+	}
+	src := obj.(metav1.Object)
+	out, err := meta.Accessor(reflect.New(reflect.TypeOf(ro).Elem()).Interface())
+	if err != nil {
+		return nil, false
+	}
+	out.SetName(src.GetName())
+	out.SetNamespace(src.GetNamespace())
+	out.SetUID(src.GetUID())
+	out.SetResourceVersion(src.GetResourceVersion())
+	out.SetCreationTimestamp(src.GetCreationTimestamp())
+	return out, true
 }

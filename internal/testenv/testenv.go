@@ -115,6 +115,9 @@ func setUp(c *localcluster.Cluster, o Options) (*Env, error) {
 	if err := install.CRDs(ctx, e.Admin); err != nil {
 		return nil, fmt.Errorf("install CRDs: %w", err)
 	}
+	if _, err := install.Admission(ctx, e.Admin, c.Config()); err != nil {
+		return nil, fmt.Errorf("install admission policies: %w", err)
+	}
 	if o.SelfServe {
 		if err := install.SelfServe(ctx, e.Admin); err != nil {
 			return nil, fmt.Errorf("install self-serve policy: %w", err)
