@@ -240,8 +240,8 @@ func defaultClassPolicy() *admissionv1ac.MutatingAdmissionPolicyApplyConfigurati
 			WithMatchConditions(notAdmin()).
 			WithMutations(admissionv1ac.Mutation().WithPatchType(admissionregistrationv1.PatchTypeJSONPatch).
 				WithJSONPatch(admissionv1ac.JSONPatch().WithExpression(
-					"!("+isDefault+") || (has(object.spec) && has(object.spec.class) && object.spec.class != '') ? [] : "+
-						"!has(object.spec) ? [JSONPatch{op: 'add', path: '/spec', value: {'class': params.metadata.name}}] : "+
+					"!(" + isDefault + ") || (has(object.spec) && has(object.spec.class) && object.spec.class != '') ? [] : " +
+						"!has(object.spec) ? [JSONPatch{op: 'add', path: '/spec', value: {'class': params.metadata.name}}] : " +
 						"[JSONPatch{op: 'add', path: '/spec/class', value: params.metadata.name}]"))))
 }
 

@@ -296,12 +296,12 @@ func reservedNamesPolicy() *admissionv1ac.ValidatingAdmissionPolicyApplyConfigur
 			WithMatchConstraints(workspacesRule(admissionregistrationv1.Create)).
 			WithMatchConditions(notAdmin()).
 			WithVariables(admissionv1ac.Variable().WithName("matched").
-				WithExpression(names+".filter(p, object.metadata.name.matches("+re+"))")).
+				WithExpression(names + ".filter(p, object.metadata.name.matches(" + re + "))")).
 			WithValidations(admissionv1ac.Validation().WithExpression("size(variables.matched) == 0").
 				WithReason(metav1.StatusReasonForbidden).
 				WithMessage("this workspace name is reserved by the cluster's admin: choose another").
-				WithMessageExpression("'the name ' + object.metadata.name + ' is reserved by the cluster admin (it matches ' + variables.matched.join(', ') + ' in ConfigMap "+
-					SystemNamespace+"/"+ReservedNamesConfigMap+"): choose another workspace name'")))
+				WithMessageExpression("'the name ' + object.metadata.name + ' is reserved by the cluster admin (it matches ' + variables.matched.join(', ') + ' in ConfigMap " +
+					SystemNamespace + "/" + ReservedNamesConfigMap + "): choose another workspace name'")))
 }
 
 // classNamesPolicy holds self-serve workspaces to their class's
@@ -316,8 +316,8 @@ func classNamesPolicy() *admissionv1ac.ValidatingAdmissionPolicyApplyConfigurati
 			WithMatchConstraints(workspacesRule(admissionregistrationv1.Create)).
 			WithMatchConditions(notAdmin()).
 			WithValidations(admissionv1ac.Validation().
-				WithExpression("!has(object.spec) || !has(object.spec.class) || object.spec.class != params.metadata.name || "+
-					"!has(params.spec) || !has(params.spec.workspaceNamePattern) || params.spec.workspaceNamePattern == '' || "+
+				WithExpression("!has(object.spec) || !has(object.spec.class) || object.spec.class != params.metadata.name || " +
+					"!has(params.spec) || !has(params.spec.workspaceNamePattern) || params.spec.workspaceNamePattern == '' || " +
 					"object.metadata.name.matches(params.spec.workspaceNamePattern)").
 				WithReason(metav1.StatusReasonForbidden).
 				WithMessage("the workspace name does not match its class's spec.workspaceNamePattern").

@@ -70,7 +70,7 @@ func creator(t *testing.T, user string) client.Client {
 	useAllClasses.Do(func() {
 		role := &rbacv1.ClusterRole{
 			ObjectMeta: metav1.ObjectMeta{Name: "test:use-all-classes"},
-			Rules: []rbacv1.PolicyRule{{APIGroups: []string{"tenancy.dev"}, Resources: []string{"workspaceclasses"}, Verbs: []string{install.VerbUse}}},
+			Rules:      []rbacv1.PolicyRule{{APIGroups: []string{"tenancy.dev"}, Resources: []string{"workspaceclasses"}, Verbs: []string{install.VerbUse}}},
 		}
 		if err := env.Admin.Create(context.Background(), role); err != nil {
 			t.Fatal(err)

@@ -77,7 +77,6 @@ func TestSelfServeMetadata(t *testing.T) {
 	}
 }
 
-
 // TestReservedNames: self-serve users may not squat the namespaces of the
 // cluster and of well-known add-ons, nor names the admin adds in
 // tenancy-system/tenancy-reserved-names, nor names outside their class's
