@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 	authorizationv1 "k8s.io/api/authorization/v1"
-	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -339,30 +338,15 @@ func (r *userRollback) run(ctx context.Context, out io.Writer) error {
 	return errors.Join(errs...)
 }
 
-// userNamespaceGone makes sure the namespace Tenancy made for workspace
-// name is gone. The controller deletes it before it lets the Workspace go,
-// and garbage collection follows the owner reference; a Workspace deleted
-// moments after its creation can still race the controller's first
-// reconcile, so a rollback deletes a leftover itself rather than return
-// while it exists. A namespace that is not this workspace's is not touched.
-func userNamespaceGone(ctx context.Context, c client.Client, name string) error {
-	ns := &corev1.Namespace{}
-	err := c.Get(ctx, client.ObjectKey{Name: name}, ns)
-	switch {
-	case apierrors.IsNotFound(err):
-		return nil
-	case err != nil:
-		return err
-	case ns.Labels[tenancyv1.LabelManagedBy] != tenancyv1.ManagedByValue || ns.Labels[tenancyv1.LabelWorkspace] != name:
-		return nil
-	}
-	return userDeleteAndWait(ctx, c, ns)
-}
-
-// userDeleteAndWait deletes obj and waits until it is gone (a Workspace goes
-// once its namespace is gone).
+// userDeleteAndWait deletes obj — only the very object, when its UID is
+// known — and waits until it is gone (a Workspace goes once its namespace
+// is gone).
 func userDeleteAndWait(ctx context.Context, c client.Client, obj client.Object) error {
-	if err := c.Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
+	var opts []client.DeleteOption
+	if uid := obj.GetUID(); uid != "" {
+		opts = append(opts, client.Preconditions{UID: &uid})
+	}
+	if err := c.Delete(ctx, obj, opts...); err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}
 	key := client.ObjectKeyFromObject(obj)

@@ -337,12 +337,12 @@ func (o *UserAddOptions) applyWorkspace(ctx context.Context, a *userAdmin, p *us
 			}
 			return fmt.Errorf("create Workspace %s: %w", ws.Name, err)
 		}
-		name := ws.Name
-		undo.add("deleted Workspace "+name, func(ctx context.Context) error {
-			if err := userDeleteAndWait(ctx, a.c, &tenancyv1.Workspace{ObjectMeta: userObjectMeta(name)}); err != nil {
-				return err
-			}
-			return userNamespaceGone(ctx, a.c, name)
+		created := &tenancyv1.Workspace{ObjectMeta: userObjectMeta(ws.Name)}
+		created.UID = ws.UID
+		undo.add("deleted Workspace "+ws.Name, func(ctx context.Context) error {
+			// The finalizer is on the Workspace from its creation, so it goes
+			// only once its namespace is gone.
+			return userDeleteAndWait(ctx, a.c, created)
 		})
 		fmt.Fprintf(out, "Workspace %s created, owned by User %s\n", ws.Name, o.Name)
 		return nil

@@ -129,7 +129,7 @@ func (o *UserDeleteOptions) Run(ctx context.Context) error {
 			fmt.Fprintf(out, "Workspace %s kept without an owner\n", ws.Name)
 			continue
 		}
-		if err := a.c.Delete(ctx, &ws); err != nil && !apierrors.IsNotFound(err) {
+		if err := a.c.Delete(ctx, &ws, client.Preconditions{UID: &ws.UID}); err != nil && !apierrors.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("delete Workspace %s: %w", ws.Name, err))
 			continue
 		}
