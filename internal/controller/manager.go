@@ -76,6 +76,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	r := workspace.New(mgr.GetClient(), mgr.GetAPIReader(),
 		workspace.WithConcurrency(o.Concurrency),
 		workspace.WithIstio(workspace.NewDiscoveryIstio(disc, time.Minute), o.IstioUserHeader, o.IstioGatewayPrincipals...),
+		workspace.WithMutatingPolicies(workspace.NewDiscoveryMutatingPolicies(disc, 10*time.Minute)),
 	)
 	if err := r.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("set up workspace controller: %w", err)

@@ -39,10 +39,16 @@ import (
 // +kubebuilder:rbac:groups=security.istio.io,resources=authorizationpolicies,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 
-// IstioDetector says whether Istio's AuthorizationPolicy API is served.
-type IstioDetector interface {
+// APIDetector says whether an API (Istio's AuthorizationPolicy,
+// MutatingAdmissionPolicy) is served.
+type APIDetector interface {
 	Installed(ctx context.Context) bool
 }
+
+// WithMutatingPolicies reports, in the AdmissionDefaults condition, whether
+// d says the cluster has MutatingAdmissionPolicy, which puts the finalizer
+// on Workspaces at creation; without it the controller adds it after.
+func WithMutatingPolicies(d APIDetector) Option { return func(r *Reconciler) { r.mutating = d } }
 
 // Option configures a Reconciler.
 type Option func(*Reconciler)
@@ -58,7 +64,7 @@ const DefaultGatewayPrincipal = "cluster.local/ns/istio-system/sa/istio-ingressg
 // installed; header is the request header carrying the user's name
 // (kubeflow-userid when empty), honoured only from the mesh identities
 // gatewayPrincipals (DefaultGatewayPrincipal when empty).
-func WithIstio(d IstioDetector, header string, gatewayPrincipals ...string) Option {
+func WithIstio(d APIDetector, header string, gatewayPrincipals ...string) Option {
 	return func(r *Reconciler) {
 		r.istio = d
 		if header != "" {
@@ -75,7 +81,8 @@ type Reconciler struct {
 	client      client.Client // reads from the cache of managed objects
 	apiReader   client.Reader // reads around the cache: namespaces Tenancy does not manage
 	concurrency int
-	istio       IstioDetector
+	istio       APIDetector
+	mutating    APIDetector
 	userHeader  string
 	// gatewayPrincipals may set userHeader.
 	gatewayPrincipals []string
@@ -204,6 +211,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 	istioErr := r.ensureIstio(ctx, e, m, st, users.resolve)
 	if e.Owner == nil {
 		st.noOwner()
+	}
+	if r.mutating != nil {
+		if r.mutating.Installed(ctx) {
+			st.set(tenancyv1.ConditionAdmissionDefaults, metav1.ConditionTrue, tenancyv1.ReasonReconciled,
+				"the finalizer and creator are set at admission (MutatingAdmissionPolicy)")
+		} else {
+			st.set(tenancyv1.ConditionAdmissionDefaults, metav1.ConditionFalse, tenancyv1.ReasonMutatingPolicyUnavailable,
+				"this cluster has no MutatingAdmissionPolicy (Kubernetes 1.36 on): the controller adds the finalizer after creation, so a Workspace deleted at once may leave objects for the controller to sweep; self-serve workspaces must name their class, and the creator is not recorded")
+		}
 	}
 	st.quota(r.readQuota(ctx, ws.Name))
 
