@@ -241,7 +241,7 @@ func selfServePolicy() *admissionv1ac.ValidatingAdmissionPolicyApplyConfiguratio
 					"you may not set metadata.finalizers on a workspace: a finalizer of yours would keep it from being deleted; remove them",
 					""),
 				rule(metav1.StatusReasonForbidden,
-					"!has(object.metadata.ownerReferences) || size(object.metadata.ownerReferences) == 0 || "+
+					"request.operation == 'DELETE' || !has(object.metadata.ownerReferences) || size(object.metadata.ownerReferences) == 0 || "+
 						"("+isUpdate+" && has(oldObject.metadata.ownerReferences) && object.metadata.ownerReferences == oldObject.metadata.ownerReferences)",
 					"you may not set metadata.ownerReferences on a workspace: garbage collection would delete it with its owner; remove them",
 					""),
