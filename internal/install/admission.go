@@ -3,11 +3,14 @@ package install
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
+	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
 	admissionv1ac "k8s.io/client-go/applyconfigurations/admissionregistration/v1"
 	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
 	"k8s.io/client-go/discovery"
@@ -89,7 +92,28 @@ func Admission(ctx context.Context, c client.Client, cfg *rest.Config) (mutating
 			return mutating, fmt.Errorf("apply %s: %w", describeApply(ac), err)
 		}
 	}
-	return mutating, nil
+	if mutating {
+		return true, waitDefaulted(ctx, c, time.Minute)
+	}
+	return false, nil
+}
+
+// waitDefaulted waits until the API server applies the defaults policy:
+// it loads policies, and a custom resource's schema for mutations,
+// asynchronously. A dry-run create shows it.
+func waitDefaulted(ctx context.Context, c client.Client, timeout time.Duration) error {
+	var last error
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		probe := &tenancyv1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: "tenancy-admission-probe"}}
+		if last = c.Create(ctx, probe, client.DryRunAll); last != nil {
+			return false, nil
+		}
+		return slices.Contains(probe.Finalizers, tenancyv1.Finalizer), nil
+	})
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("the API server did not apply MutatingAdmissionPolicy %s within %s (last answer: %v)", DefaultsPolicy, timeout, last)
+	}
+	return err
 }
 
 // MutatingServed says whether the API server serves
@@ -123,23 +147,22 @@ func notAdmin() *admissionv1ac.MatchConditionApplyConfiguration {
 		WithExpression(fmt.Sprintf("!authorizer.group('%s').resource('workspaces').check('%s').allowed()", tenancyv1.GroupVersion.Group, VerbManage))
 }
 
-// heldRulesExpr is a CEL expression: the rules of list (a CEL list of
-// PolicyRules) that the requester does not hold themselves, checked one
-// (apiGroup, resource[/subresource], resourceName, verb) or (URL, verb) at a
-// time with the API server's own authorizer, in namespace ns ("" for
-// cluster-wide). RBAC's wildcards are literal there: only a requester who
-// holds "*" passes a check of "*", as in Kubernetes' own escalation check.
-func unheldRulesExpr(list, ns string) string {
-	res := "authorizer.group(g).resource(res.split('/')[0])" +
-		".subresource(res.contains('/') ? res.substring(res.indexOf('/') + 1) : '')"
-	if ns != "" {
-		res += ".namespace(" + ns + ")"
+// mayGrantExpr is a CEL test that the requester may grant any rule in a
+// role of the given kind (roles in namespace ns, or clusterroles): they hold
+// escalate and bind on it, the rights Kubernetes itself asks of whoever
+// creates or binds a role with permissions they do not hold. Checking each
+// requested rule with the authorizer instead would be finer, but an
+// authorizer check costs a third of a CEL expression's budget, so only a
+// couple fit.
+func mayGrantExpr(resource, ns string) string {
+	check := func(verb string) string {
+		e := "authorizer.group('rbac.authorization.k8s.io').resource('" + resource + "')"
+		if ns != "" {
+			e += ".namespace(" + ns + ")"
+		}
+		return e + ".check('" + verb + "').allowed()"
 	}
-	return list + ".filter(r, !(" +
-		"(has(r.nonResourceURLs) ? r.nonResourceURLs : []).all(u, r.verbs.all(v, authorizer.path(u).check(v).allowed())) && " +
-		"(has(r.apiGroups) ? r.apiGroups : []).all(g, (has(r.resources) ? r.resources : []).all(res, r.verbs.all(v, " +
-		"has(r.resourceNames) && size(r.resourceNames) > 0 ? r.resourceNames.all(n, " + res + ".name(n).check(v).allowed()) : " +
-		res + ".check(v).allowed())))))"
+	return check("escalate") + " && " + check("bind")
 }
 
 // describeRulesExpr renders a CEL list of PolicyRules for a message.
@@ -154,41 +177,35 @@ func describeRulesExpr(list string) string {
 // noEscalationPolicy holds Kubernetes' own rule for everybody, Tenancy
 // admins included: nobody grants through Tenancy a permission they do not
 // hold. The controller has bind and escalate, so without this policy
-// whoever may write a Workspace could give its owner any right. Rules are
-// checked when a Workspace is created and when they change.
+// whoever may write a Workspace could give its owner any right. Setting or
+// changing spec.rules needs escalate and bind on roles in the workspace's
+// namespace; spec.clusterRules, on clusterroles. Cluster admins have them;
+// tenancy:admin does not.
 func noEscalationPolicy() *admissionv1ac.ValidatingAdmissionPolicyApplyConfiguration {
-	v := func(name, expr string) *admissionv1ac.VariableApplyConfiguration {
-		return admissionv1ac.Variable().WithName(name).WithExpression(expr)
-	}
 	list := func(obj, f string) string {
 		return fmt.Sprintf("(has(%s.spec) && has(%s.spec.%s) ? %s.spec.%s : [])", obj, obj, f, obj, f)
 	}
-	changed := func(f string) string {
-		return fmt.Sprintf("request.operation == 'CREATE' || %s != %s", list("object", f), list("oldObject", f))
+	unchanged := func(f string) string {
+		return fmt.Sprintf("(request.operation == 'UPDATE' && %s == %s)", list("object", f), list("oldObject", f))
 	}
-	// A message expression may not use the authorizer (nor variables that
-	// do), so it names all the rules asked for, not only those refused.
-	msg := func(f, where string) string {
-		return fmt.Sprintf("'you may not grant in spec.%s permissions you do not hold yourself %s (the rule of Kubernetes RBAC: nobody grants more than they hold); it asks for ' + %s + ': hold each of them yourself, remove those you do not hold, or have somebody who holds them create the workspace'",
-			f, where, describeRulesExpr(list("object", f)))
+	msg := func(f, what string) string {
+		return fmt.Sprintf("'you may not grant the permissions of spec.%s (' + %s + '): that takes the rights Kubernetes asks of whoever grants permissions, escalate and bind on %s; ask a cluster admin to create the workspace, or to grant you them'",
+			f, describeRulesExpr(list("object", f)), what)
+	}
+	rule := func(f, resource, ns, what string) *admissionv1ac.ValidationApplyConfiguration {
+		return admissionv1ac.Validation().
+			WithExpression("size(" + list("object", f) + ") == 0 || " + unchanged(f) + " || (" + mayGrantExpr(resource, ns) + ")").
+			WithReason(metav1.StatusReasonForbidden).
+			WithMessage("you may not grant in spec." + f + " permissions you do not hold yourself: that takes escalate and bind on " + what).
+			WithMessageExpression(msg(f, what))
 	}
 	return admissionv1ac.ValidatingAdmissionPolicy(NoEscalationPolicy).WithLabels(managedLabels()).WithSpec(
 		admissionv1ac.ValidatingAdmissionPolicySpec().
 			WithFailurePolicy(admissionregistrationv1.Fail).
 			WithMatchConstraints(workspacesRule(admissionregistrationv1.Create, admissionregistrationv1.Update)).
-			WithVariables(
-				v("unheldRules", "!("+changed("rules")+") ? [] : "+unheldRulesExpr(list("object", "rules"), "object.metadata.name")),
-				v("unheldClusterRules", "!("+changed("clusterRules")+") ? [] : "+unheldRulesExpr(list("object", "clusterRules"), "")),
-			).
 			WithValidations(
-				admissionv1ac.Validation().WithExpression("size(variables.unheldRules) == 0").
-					WithReason(metav1.StatusReasonForbidden).
-					WithMessage("you may not grant in spec.rules permissions you do not hold yourself").
-					WithMessageExpression(msg("rules", "in the workspace namespace")),
-				admissionv1ac.Validation().WithExpression("size(variables.unheldClusterRules) == 0").
-					WithReason(metav1.StatusReasonForbidden).
-					WithMessage("you may not grant in spec.clusterRules permissions you do not hold yourself").
-					WithMessageExpression(msg("clusterRules", "cluster-wide")),
+				rule("rules", "roles", "object.metadata.name", "roles in the workspace namespace"),
+				rule("clusterRules", "clusterroles", "", "clusterroles"),
 			))
 }
 
@@ -202,12 +219,19 @@ func noEscalationBinding() *admissionv1ac.ValidatingAdmissionPolicyBindingApplyC
 // created — so a DELETE racing the controller can never skip the cleanup
 // (kubernetes#77988) — and records who created it, overwriting whatever the
 // request said.
+//
+// Its failure policy is Ignore: Tenancy's defaults never block a create.
+// The API server cannot apply a mutation to a custom resource until it has
+// the CRD's schema, some seconds after the CRD is established (Admission
+// waits for that); a Workspace created without the defaults gets the
+// finalizer from the controller, and one without a recorded creator counts
+// as its owner's own towards the owner limit.
 func defaultsPolicy() *admissionv1ac.MutatingAdmissionPolicyApplyConfiguration {
 	f := tenancyv1.Finalizer
 	ann := strings.ReplaceAll(tenancyv1.AnnotationCreatedBy, "/", "~1")
 	return admissionv1ac.MutatingAdmissionPolicy(DefaultsPolicy).WithLabels(managedLabels()).WithSpec(
 		admissionv1ac.MutatingAdmissionPolicySpec().
-			WithFailurePolicy(admissionregistrationv1.Fail).
+			WithFailurePolicy(admissionregistrationv1.Ignore).
 			WithReinvocationPolicy(admissionregistrationv1.NeverReinvocationPolicy).
 			WithMatchConstraints(workspacesRule(admissionregistrationv1.Create)).
 			WithMutations(

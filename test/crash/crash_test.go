@@ -412,11 +412,14 @@ func expectedObjects(ws string, clusterRules bool) map[string][]string {
 			"tenancy:owner", "tenancy:owner-rules"),
 		"NetworkPolicy": in("tenancy-isolation"),
 	}
+	// Members read their own Workspace; the owner changes it.
+	cluster := []string{"tenancy:workspace:" + ws + ":manager", "tenancy:workspace:" + ws + ":member"}
 	if clusterRules {
-		name := "tenancy:workspace:" + ws + ":owner"
-		exp["ClusterRole"] = []string{name}
-		exp["ClusterRoleBinding"] = []string{name}
+		cluster = append(cluster, "tenancy:workspace:"+ws+":owner")
 	}
+	slices.Sort(cluster)
+	exp["ClusterRole"] = cluster
+	exp["ClusterRoleBinding"] = cluster
 	return exp
 }
 
