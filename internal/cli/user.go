@@ -219,15 +219,13 @@ func userIdentities(u *tenancyv1.User) []userIdentity {
 	return out
 }
 
-// userCanListPods asks the API server whether id may list pods in namespace.
-func userCanListPods(ctx context.Context, cs kubernetes.Interface, id userIdentity, namespace string) (bool, error) {
+// userCan asks the API server whether id may do what attrs say.
+func userCan(ctx context.Context, cs kubernetes.Interface, id userIdentity, attrs authorizationv1.ResourceAttributes) (bool, error) {
 	sar, err := cs.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{
 		Spec: authorizationv1.SubjectAccessReviewSpec{
-			User:   id.user,
-			Groups: append([]string{"system:authenticated"}, id.groups...),
-			ResourceAttributes: &authorizationv1.ResourceAttributes{
-				Namespace: namespace, Verb: "list", Resource: "pods",
-			},
+			User:               id.user,
+			Groups:             append([]string{"system:authenticated"}, id.groups...),
+			ResourceAttributes: &attrs,
 		},
 	}, metav1.CreateOptions{})
 	if err != nil {
@@ -239,9 +237,21 @@ func userCanListPods(ctx context.Context, cs kubernetes.Interface, id userIdenti
 // userWaitAccess waits until id may (allowed) or may not list pods in
 // namespace: the controller's bindings have caught up.
 func userWaitAccess(ctx context.Context, cs kubernetes.Interface, id userIdentity, namespace string, allowed bool, timeout time.Duration) error {
+	attrs := authorizationv1.ResourceAttributes{Namespace: namespace, Verb: "list", Resource: "pods"}
+	return userWaitCan(ctx, cs, id, attrs, "use workspace "+namespace, allowed, timeout)
+}
+
+// userWaitCreateWorkspaces waits until id may (allowed) or may not create
+// workspaces: the controller has caught up with a self-serve grant.
+func userWaitCreateWorkspaces(ctx context.Context, cs kubernetes.Interface, id userIdentity, allowed bool, timeout time.Duration) error {
+	attrs := authorizationv1.ResourceAttributes{Verb: "create", Group: tenancyv1.GroupVersion.Group, Resource: "workspaces"}
+	return userWaitCan(ctx, cs, id, attrs, "create workspaces", allowed, timeout)
+}
+
+func userWaitCan(ctx context.Context, cs kubernetes.Interface, id userIdentity, attrs authorizationv1.ResourceAttributes, what string, allowed bool, timeout time.Duration) error {
 	var last error
 	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
-		ok, err := userCanListPods(ctx, cs, id, namespace)
+		ok, err := userCan(ctx, cs, id, attrs)
 		last = err
 		return err == nil && ok == allowed, nil
 	})
@@ -250,7 +260,7 @@ func userWaitAccess(ctx context.Context, cs kubernetes.Interface, id userIdentit
 		if !allowed {
 			verb = "can still"
 		}
-		return errors.Join(fmt.Errorf("%s %s use workspace %s after %s", id, verb, namespace, timeout), last)
+		return errors.Join(fmt.Errorf("%s %s %s after %s", id, verb, what, timeout), last)
 	}
 	return nil
 }

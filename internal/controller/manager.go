@@ -22,6 +22,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
+	"github.com/tenancy-dev/tenancy/internal/controller/user"
 	"github.com/tenancy-dev/tenancy/internal/controller/workspace"
 )
 
@@ -74,6 +75,9 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	)
 	if err := r.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("set up workspace controller: %w", err)
+	}
+	if err := user.SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("set up user grants controller: %w", err)
 	}
 	if o.ProbeAddr != "0" {
 		if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
