@@ -42,8 +42,21 @@ type Options struct {
 	ProbeAddr       string // "0" turns probes off
 	LeaderElection  bool
 	LeaderNamespace string
-	IstioUserHeader string
+	// LeaseDuration, RenewDeadline and RetryPeriod tune leader election
+	// (controller-runtime's defaults, 15s, 10s and 2s, when zero).
+	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
+	IstioUserHeader                           string
 }
+
+// LeaderElectionID names the Lease of leader election.
+const LeaderElectionID = "tenancy-controller.tenancy.dev"
+
+// Leader election takes a Lease in the namespace given by
+// --leader-election-namespace (kube-system by default, where this Role is):
+// any Lease may be created there, but only Tenancy's own read and written.
+// +kubebuilder:rbac:groups=coordination.k8s.io,namespace=kube-system,resources=leases,verbs=create
+// +kubebuilder:rbac:groups=coordination.k8s.io,namespace=kube-system,resources=leases,resourceNames=tenancy-controller.tenancy.dev,verbs=get;list;watch;update;patch;delete
+// +kubebuilder:rbac:groups="",namespace=kube-system,resources=events,verbs=create;patch
 
 // NewManager returns a manager running the workspace controller.
 func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
@@ -58,9 +71,15 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
 		HealthProbeBindAddress:  o.ProbeAddr,
 		LeaderElection:          o.LeaderElection,
-		LeaderElectionID:        "tenancy-controller.tenancy.dev",
+		LeaderElectionID:        LeaderElectionID,
 		LeaderElectionNamespace: o.LeaderNamespace,
-		GracefulShutdownTimeout: ptr.To(10 * time.Second),
+		// The manager exits once its context ends, so a stopping leader
+		// may hand over at once instead of after a lease duration.
+		LeaderElectionReleaseOnCancel: true,
+		LeaseDuration:                 nonZero(o.LeaseDuration),
+		RenewDeadline:                 nonZero(o.RenewDeadline),
+		RetryPeriod:                   nonZero(o.RetryPeriod),
+		GracefulShutdownTimeout:       ptr.To(10 * time.Second),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create controller manager: %w", err)
@@ -88,6 +107,14 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		}
 	}
 	return mgr, nil
+}
+
+// nonZero is d, or nil (the default) when d is zero.
+func nonZero(d time.Duration) *time.Duration {
+	if d == 0 {
+		return nil
+	}
+	return &d
 }
 
 // slimManagedFields drops the field sets from cached objects' managed
