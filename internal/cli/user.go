@@ -63,6 +63,9 @@ func userKubeFlags(cmd *cobra.Command) *genericclioptions.ConfigFlags {
 	f.Namespace = nil
 	f.CAFile = nil
 	f.AddFlags(cmd.Flags())
+	if fl := cmd.Flags().Lookup("insecure-skip-tls-verify"); fl != nil {
+		fl.Usage = "do not verify the API server's certificate, neither for this command nor in the user's kubeconfig (insecure); without it, an admin kubeconfig that skips verification is refused"
+	}
 	return f
 }
 
@@ -88,6 +91,9 @@ type userAdmin struct {
 	cs kubernetes.Interface
 	// cluster is where the admin's kubeconfig points, named as there.
 	cluster credentials.Cluster
+	// insecureAsked: --insecure-skip-tls-verify was given, so the user's
+	// kubeconfig may skip verification too.
+	insecureAsked bool
 }
 
 func userConnect(kube *genericclioptions.ConfigFlags) (*userAdmin, error) {
@@ -124,7 +130,8 @@ func userConnect(kube *genericclioptions.ConfigFlags) (*userAdmin, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &userAdmin{c: c, cs: cs, cluster: cluster}, nil
+	insecure := kube.Insecure != nil && *kube.Insecure
+	return &userAdmin{c: c, cs: cs, cluster: cluster, insecureAsked: insecure}, nil
 }
 
 // userAPIError makes the errors a person can act on readable.
