@@ -144,6 +144,12 @@ func TestGrantFollowsUser(t *testing.T) {
 	refusedWithin(t, kc, "gina-self", "gina", "once deleted")
 	grantGone(t, "gina", time.Second)
 	nothingRefersTo(t, "gina", "gina")
+
+	// A grant is all that names an identity with no User: delete takes it.
+	mustSucceed(t, tenancy(t, dir, "grant", "create-workspaces", "--user", "gina-oidc"))
+	mustSucceed(t, tenancy(t, dir, "user", "delete", "gina-oidc", "--wait", "30s"), "Grant create-workspaces of User gina-oidc revoked\n")
+	grantGone(t, "gina-oidc", time.Second)
+	nothingRefersTo(t, "gina-oidc")
 }
 
 // TestGrantGoesWithUserDeletedByKubectl: a grant made before its User
