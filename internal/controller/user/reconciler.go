@@ -64,13 +64,18 @@ func SetupWithManager(mgr ctrl.Manager) error {
 		Named("user-grants").
 		For(&tenancyv1.User{}).
 		WatchesRawSource(source.Kind(grants, &rbacv1.ClusterRoleBinding{},
-			handler.TypedEnqueueRequestsFromMapFunc(func(_ context.Context, b *rbacv1.ClusterRoleBinding) []reconcile.Request {
-				if s, ok := grantUser(b); ok {
-					return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: s.Name}}}
-				}
-				return nil
-			}))).
+			handler.TypedEnqueueRequestsFromMapFunc(userOfGrant[*rbacv1.ClusterRoleBinding]))).
+		WatchesRawSource(source.Kind(grants, &rbacv1.ClusterRole{},
+			handler.TypedEnqueueRequestsFromMapFunc(userOfGrant[*rbacv1.ClusterRole]))).
 		Complete(r)
+}
+
+// userOfGrant maps an event of a grant object to the User it is for.
+func userOfGrant[T client.Object](_ context.Context, obj T) []reconcile.Request {
+	if s, ok := grantUser(obj); ok {
+		return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: s.Name}}}
+	}
+	return nil
 }
 
 // grantUser is the User subject a grant object is for.
