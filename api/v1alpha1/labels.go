@@ -17,6 +17,13 @@ const (
 	// LabelUser names the User an object belongs to.
 	LabelUser = "tenancy.dev/user"
 
+	// LabelGrant marks the objects of a grant (`tenancy grant`): its
+	// ClusterRoleBindings and ClusterRole; the value is the grant's kind.
+	LabelGrant = "tenancy.dev/grant"
+	// AnnotationGrantSubject is the subject of a grant, as Subject.String
+	// (User/jane); a User's grants follow the User (disabled, deleted).
+	AnnotationGrantSubject = "tenancy.dev/grant-subject"
+
 	// AnnotationIsDefaultClass marks the WorkspaceClass used by Workspaces
 	// that name no class, in the StorageClass style.
 	AnnotationIsDefaultClass = "tenancy.dev/is-default-class"

@@ -25,6 +25,7 @@ type UserAddOptions struct {
 	streams genericiooptions.IOStreams
 	kube    *genericclioptions.ConfigFlags
 	cred    userCredentialFlags
+	groups  userGroupFlags
 
 	Name       string
 	Namespace  string
@@ -85,6 +86,7 @@ created is removed again.`,
 	f.BoolVar(&o.DryRun, "dry-run", false, "print the User and Workspace as YAML (for kubectl apply -f) and change nothing; after applying them, 'user kubeconfig NAME' issues the credential")
 	f.DurationVar(&o.Wait, "wait", 2*time.Minute, "how long to wait for the workspace to be Ready")
 	o.cred.addFlags(f)
+	o.groups.addFlags(f)
 	return cmd
 }
 
@@ -149,6 +151,9 @@ func (o *UserAddOptions) Validate() error {
 		if err := userconfig.ValidateGroup(g); err != nil {
 			return fmt.Errorf("--group: %w", err)
 		}
+	}
+	if err := o.groups.validate(o.Groups); err != nil {
+		return err
 	}
 	if errs := validation.IsDNS1123Subdomain(o.Class); o.Class != "" && len(errs) > 0 {
 		return fmt.Errorf("--class %q is not a valid WorkspaceClass name", o.Class)
@@ -267,6 +272,9 @@ func (o *UserAddOptions) plan(ctx context.Context, a *userAdmin) (*userAddPlan, 
 			}
 			return nil, fmt.Errorf("read WorkspaceClass %s: %w", o.Class, err)
 		}
+	}
+	if err := userCheckGroups(ctx, a.c, o.Groups, o.groups.AllowPrivileged); err != nil {
+		return nil, err
 	}
 	if tenancyv1.CredentialKind(o.cred.Kind) == tenancyv1.CredentialToken {
 		sa := credentials.ServiceAccountFor(o.Name)

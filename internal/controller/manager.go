@@ -24,6 +24,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
+	"github.com/tenancy-dev/tenancy/internal/controller/user"
 	"github.com/tenancy-dev/tenancy/internal/controller/workspace"
 )
 
@@ -43,11 +44,24 @@ type Options struct {
 	ProbeAddr       string // "0" turns probes off
 	LeaderElection  bool
 	LeaderNamespace string
-	IstioUserHeader string
+	// LeaseDuration, RenewDeadline and RetryPeriod tune leader election
+	// (controller-runtime's defaults, 15s, 10s and 2s, when zero).
+	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
+	IstioUserHeader                           string
 	// IstioGatewayPrincipals may set IstioUserHeader (the ingress
 	// gateway's mesh identity); workspace.DefaultGatewayPrincipal when empty.
 	IstioGatewayPrincipals []string
 }
+
+// LeaderElectionID names the Lease of leader election.
+const LeaderElectionID = "tenancy-controller.tenancy.dev"
+
+// Leader election takes a Lease in the namespace given by
+// --leader-election-namespace (kube-system by default, where this Role is):
+// any Lease may be created there, but only Tenancy's own read and written.
+// +kubebuilder:rbac:groups=coordination.k8s.io,namespace=kube-system,resources=leases,verbs=create
+// +kubebuilder:rbac:groups=coordination.k8s.io,namespace=kube-system,resources=leases,resourceNames=tenancy-controller.tenancy.dev,verbs=get;list;watch;update;patch;delete
+// +kubebuilder:rbac:groups="",namespace=kube-system,resources=events,verbs=create;patch
 
 // NewManager returns a manager running the workspace controller.
 func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
@@ -62,9 +76,15 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
 		HealthProbeBindAddress:  o.ProbeAddr,
 		LeaderElection:          o.LeaderElection,
-		LeaderElectionID:        "tenancy-controller.tenancy.dev",
+		LeaderElectionID:        LeaderElectionID,
 		LeaderElectionNamespace: o.LeaderNamespace,
-		GracefulShutdownTimeout: ptr.To(10 * time.Second),
+		// The manager exits once its context ends, so a stopping leader
+		// may hand over at once instead of after a lease duration.
+		LeaderElectionReleaseOnCancel: true,
+		LeaseDuration:                 nonZero(o.LeaseDuration),
+		RenewDeadline:                 nonZero(o.RenewDeadline),
+		RetryPeriod:                   nonZero(o.RetryPeriod),
+		GracefulShutdownTimeout:       ptr.To(10 * time.Second),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create controller manager: %w", err)
@@ -81,6 +101,9 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if err := r.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("set up workspace controller: %w", err)
 	}
+	if err := user.SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("set up user grants controller: %w", err)
+	}
 	if o.ProbeAddr != "0" {
 		if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 			return nil, err
@@ -90,6 +113,14 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		}
 	}
 	return mgr, nil
+}
+
+// nonZero is d, or nil (the default) when d is zero.
+func nonZero(d time.Duration) *time.Duration {
+	if d == 0 {
+		return nil
+	}
+	return &d
 }
 
 // transform shrinks what the cache keeps of each object.

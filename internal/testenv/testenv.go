@@ -26,7 +26,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	"sigs.k8s.io/yaml"
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
 	"github.com/tenancy-dev/tenancy/config"
@@ -189,23 +188,38 @@ func startController(ctx context.Context, c *localcluster.Cluster, concurrency i
 	return stop, nil
 }
 
-// GrantController creates the controller's ClusterRole (config/rbac) and
-// binds it to user.
+// GrantController creates the controller's ClusterRole and Roles
+// (config/rbac) and binds them to user.
 func GrantController(ctx context.Context, c client.Client, user string) error {
-	role := &rbacv1.ClusterRole{}
-	if err := yaml.UnmarshalStrict(config.ControllerRole, role); err != nil {
-		return fmt.Errorf("decode config/rbac/role.yaml: %w", err)
+	role, roles, err := config.ControllerRoles()
+	if err != nil {
+		return err
 	}
+	subjects := []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: user}}
 	if err := c.Create(ctx, role); err != nil {
 		return fmt.Errorf("create ClusterRole %s: %w", role.Name, err)
 	}
 	binding := &rbacv1.ClusterRoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: role.Name},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: user}},
+		Subjects:   subjects,
 	}
 	if err := c.Create(ctx, binding); err != nil {
 		return fmt.Errorf("bind ClusterRole %s: %w", role.Name, err)
+	}
+	for i := range roles {
+		r := &roles[i]
+		if err := c.Create(ctx, r); err != nil {
+			return fmt.Errorf("create Role %s/%s: %w", r.Namespace, r.Name, err)
+		}
+		rb := &rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: r.Name, Namespace: r.Namespace},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: r.Name},
+			Subjects:   subjects,
+		}
+		if err := c.Create(ctx, rb); err != nil {
+			return fmt.Errorf("bind Role %s/%s: %w", r.Namespace, r.Name, err)
+		}
 	}
 	return nil
 }
