@@ -18,7 +18,9 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
@@ -276,4 +278,34 @@ func WaitPolicyEnforced(ctx context.Context, c *localcluster.Cluster, admin clie
 		return fmt.Errorf("policy %s not enforced after a minute (last answer: %v)", install.SelfServePolicy, last)
 	}
 	return nil
+}
+
+// Leftovers says what remains, at this moment, of the workspace name that
+// is gone: its namespace if not at least terminating, and any
+// cluster-scoped object labelled with it. Tests call it the moment a
+// Workspace disappears, not after a garbage-collection wait.
+func Leftovers(ctx context.Context, c client.Client, name string) ([]string, error) {
+	var out []string
+	ns := &corev1.Namespace{}
+	switch err := c.Get(ctx, client.ObjectKey{Name: name}, ns); {
+	case err == nil && ns.DeletionTimestamp.IsZero():
+		out = append(out, "namespace "+name+" is not terminating")
+	case err != nil && !apierrors.IsNotFound(err):
+		return nil, err
+	}
+	sel := client.MatchingLabels{tenancyv1.LabelWorkspace: name}
+	crs, crbs := &rbacv1.ClusterRoleList{}, &rbacv1.ClusterRoleBindingList{}
+	if err := c.List(ctx, crs, sel); err != nil {
+		return nil, err
+	}
+	if err := c.List(ctx, crbs, sel); err != nil {
+		return nil, err
+	}
+	for _, o := range crs.Items {
+		out = append(out, "ClusterRole "+o.Name)
+	}
+	for _, o := range crbs.Items {
+		out = append(out, "ClusterRoleBinding "+o.Name)
+	}
+	return out, nil
 }

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
+	"github.com/tenancy-dev/tenancy/internal/testenv"
 )
 
 // TestLeftoverNamespaceNotAdopted: a namespace Tenancy made for an earlier
@@ -210,20 +211,12 @@ func TestFastDelete(t *testing.T) {
 			gone++
 			name := ev.Object.(*tenancyv1.Workspace).Name
 			// At this moment: nothing of it may remain.
-			ns := &corev1.Namespace{}
-			if err := env.Admin.Get(ctx, client.ObjectKey{Name: name}, ns); err == nil && ns.DeletionTimestamp.IsZero() {
-				t.Errorf("workspace %s is gone but its namespace is not terminating", name)
-			}
-			sel := client.MatchingLabels{tenancyv1.LabelWorkspace: name}
-			crs, crbs := &rbacv1.ClusterRoleList{}, &rbacv1.ClusterRoleBindingList{}
-			if err := env.Admin.List(ctx, crs, sel); err != nil {
+			left, err := testenv.Leftovers(ctx, env.Admin, name)
+			if err != nil {
 				t.Fatal(err)
 			}
-			if err := env.Admin.List(ctx, crbs, sel); err != nil {
-				t.Fatal(err)
-			}
-			if len(crs.Items)+len(crbs.Items) > 0 {
-				t.Errorf("workspace %s is gone but %d ClusterRoles and %d ClusterRoleBindings of it remain", name, len(crs.Items), len(crbs.Items))
+			if len(left) > 0 {
+				t.Errorf("workspace %s is gone but %s remain", name, strings.Join(left, ", "))
 			}
 		case <-ctx.Done():
 			t.Fatalf("only %d of %d workspaces were gone in time", gone, n)
