@@ -1,3 +1,5 @@
+//go:build integration
+
 // Package crash tests that the controller, run as its own process and
 // SIGKILLed at random moments while workspaces come and go, converges to
 // exactly the desired objects: none missing, none duplicated, none left

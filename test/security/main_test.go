@@ -1,3 +1,5 @@
+//go:build integration
+
 // Package security proves, against a real control plane, the guarantees
 // of docs/design/security.md: nobody gains through Tenancy a right they do
 // not hold, self-serve users keep to their own names, counts and objects,
