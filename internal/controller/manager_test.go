@@ -13,7 +13,7 @@ import (
 )
 
 func TestTransform(t *testing.T) {
-	fields := &metav1.FieldsV1{Raw: []byte(`{"f:metadata":{}}`)}
+	fields := metav1.NewFieldsV1(`{"f:metadata":{}}`)
 	meta := func(ns, workspaceLabel string) metav1.ObjectMeta {
 		return metav1.ObjectMeta{
 			Name: "tenancy:owner", Namespace: ns, UID: "u1", ResourceVersion: "7",

@@ -16,12 +16,11 @@ import (
 	"testing"
 	"time"
 
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	rbacv1 "k8s.io/api/rbac/v1"
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
 	"github.com/tenancy-dev/tenancy/internal/controller"

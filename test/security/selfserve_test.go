@@ -67,14 +67,14 @@ func TestSelfServeMetadata(t *testing.T) {
 		}
 		return nil
 	})
-	real := workspace("meta-created", "meta-user")
-	real.Spec.Class = "meta"
-	if err := c.Create(context.Background(), real); err != nil {
+	ws = workspace("meta-created", "meta-user")
+	ws.Spec.Class = "meta"
+	if err := c.Create(context.Background(), ws); err != nil {
 		t.Fatal(err)
 	}
-	defer deleteWorkspace(t, real.Name)
-	real.Annotations[tenancyv1.AnnotationCreatedBy] = "somebody-else"
-	if err := c.Update(context.Background(), real); err == nil || !strings.Contains(err.Error(), "is set by the API server") {
+	defer deleteWorkspace(t, ws.Name)
+	ws.Annotations[tenancyv1.AnnotationCreatedBy] = "somebody-else"
+	if err := c.Update(context.Background(), ws); err == nil || !strings.Contains(err.Error(), "is set by the API server") {
 		t.Errorf("changing the creator annotation: err = %v, want a refusal", err)
 	}
 }

@@ -15,9 +15,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// withinSeconds bounds how long a disabled or deleted user's certificate
+// grantDeadline bounds how long a disabled or deleted user's certificate
 // may still create a workspace.
-const withinSeconds = 10 * time.Second
+const grantDeadline = 10 * time.Second
 
 // grantObjectNames are the objects of the create-workspaces grant of user.
 func grantObjectNames(user string) (creator, classes string) {
@@ -38,11 +38,11 @@ func canCreateWorkspace(t *testing.T, kubeconfig, name, user string) result {
 }
 
 // refusedWithin fails the test unless the kubeconfig's user is refused a
-// workspace within withinSeconds.
+// workspace within grantDeadline.
 func refusedWithin(t *testing.T, kubeconfig, name, user, after string) {
 	t.Helper()
 	var last result
-	eventually(t, withinSeconds, user+" is refused a workspace "+after, func(context.Context) (bool, error) {
+	eventually(t, grantDeadline, user+" is refused a workspace "+after, func(context.Context) (bool, error) {
 		last = canCreateWorkspace(t, kubeconfig, name, user)
 		return isForbidden(last), nil
 	})
@@ -118,7 +118,7 @@ func TestGrantFollowsUser(t *testing.T) {
 			t.Errorf("%s: owners %v, want User gina (uid %s)", k, v, u.UID)
 		}
 	}
-	eventually(t, withinSeconds, "gina may create a workspace", func(context.Context) (bool, error) {
+	eventually(t, grantDeadline, "gina may create a workspace", func(context.Context) (bool, error) {
 		if r := canCreateWorkspace(t, kc, "gina-self", "gina"); r.code != 0 {
 			return false, fmt.Errorf("%s", r)
 		}
@@ -180,7 +180,7 @@ func TestGrantGoesWithUserDeletedByKubectl(t *testing.T) {
 	mustSucceed(t, tenancy(t, dir, "user", "add", "ida"), "Workspace ida is Ready\n")
 	kc := filepath.Join(dir, "ida.kubeconfig")
 	u := getUser(t, "ida")
-	eventually(t, withinSeconds, "the controller makes User ida own her grant", func(ctx context.Context) (bool, error) {
+	eventually(t, grantDeadline, "the controller makes User ida own her grant", func(ctx context.Context) (bool, error) {
 		owners, err := grantOwners(ctx, "ida")
 		if err != nil {
 			return false, err
