@@ -49,16 +49,17 @@ const (
 // workspace: those of the cluster itself and of well-known add-ons, whose
 // namespaces an admin may install later — a user who had squatted the
 // name would be admin of the add-on's namespace. '*' matches any run of
-// characters. A Tenancy admin is not bound by them. Extend the list with
+// characters. A Tenancy admin is not bound by them. Not "kubeflow-*": the
+// Kubeflow CUJ names its profiles kubeflow-<user>. Extend the list with
 // the ConfigMap tenancy-system/tenancy-reserved-names (key "names").
 var ReservedNamePatterns = []string{
 	"default", "kube-*", "*-system", "tenancy-*", "openshift", "openshift-*",
 	"cert-manager", "monitoring", "prometheus", "grafana", "logging",
-	"kubeflow", "kubeflow-*", "knative-*", "istio-*", "ingress-nginx",
+	"kubeflow", "knative-*", "istio-*", "ingress-nginx",
 	"gpu-operator", "nvidia-*", "network-operator", "argocd", "argo", "flux-*",
 	"tekton-*", "velero", "kyverno", "gatekeeper-*", "capsule-*", "hnc-*",
 	"cattle-*", "local-path-storage", "metallb-*", "calico-*", "tigera-*",
-	"kueue-*", "volcano-*", "ray-*", "keda", "external-secrets", "vault",
+	"kueue-*", "volcano-*", "keda", "external-secrets", "vault",
 	"dex", "auth", "oauth2-proxy", "olm", "operators",
 }
 
