@@ -36,6 +36,22 @@ func TestNoEscalationThroughRules(t *testing.T) {
 	ws.Spec.ClusterRules = []rbacv1.PolicyRule{{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}}
 	refused(t, c, ws, "nonResourceURLs: [/metrics]")
 
+	// An update that adds rules is checked like a create; one that leaves
+	// them alone is not (the controller, holding none of them, patches
+	// finalizers and status).
+	plain := workspace("esc-update", "ws-admin")
+	if err := c.Create(context.Background(), plain); err != nil {
+		t.Fatal(err)
+	}
+	defer deleteWorkspace(t, plain.Name)
+	if err := c.Get(context.Background(), client.ObjectKeyFromObject(plain), plain); err != nil {
+		t.Fatal(err)
+	}
+	plain.Spec.ClusterRules = []rbacv1.PolicyRule{all}
+	if err := c.Update(context.Background(), plain); err == nil {
+		t.Error("an update adding clusterRules * was accepted")
+	}
+
 	// Who may escalate and bind cluster roles may grant cluster rules, as
 	// in Kubernetes itself — but not namespaced ones without the same on
 	// roles.
@@ -52,23 +68,9 @@ func TestNoEscalationThroughRules(t *testing.T) {
 	eventually(t, 30*time.Second, "cluster rules granted by a granter", func(ctx context.Context) error {
 		return c.Create(ctx, held.DeepCopy(), client.DryRunAll)
 	})
-	refused(t, c, ws, "escalate and bind on roles in the workspace namespace")
-
-	// An update that adds rules is checked like a create; one that leaves
-	// them alone is not (the controller, holding none of them, patches
-	// finalizers and status).
-	plain := workspace("esc-update", "ws-admin")
-	if err := c.Create(context.Background(), plain); err != nil {
-		t.Fatal(err)
-	}
-	defer deleteWorkspace(t, plain.Name)
-	if err := c.Get(context.Background(), client.ObjectKeyFromObject(plain), plain); err != nil {
-		t.Fatal(err)
-	}
-	plain.Spec.ClusterRules = []rbacv1.PolicyRule{all}
-	if err := c.Update(context.Background(), plain); err == nil {
-		t.Error("an update adding clusterRules * was accepted")
-	}
+	ns := workspace("esc-ns-2", "ws-admin")
+	ns.Spec.Rules = []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get"}}}
+	refused(t, c, ns, "escalate and bind on roles in the workspace namespace")
 
 	// The cluster's own admins hold everything and may grant it.
 	root := workspace("esc-root", "someone")
