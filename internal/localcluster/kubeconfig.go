@@ -72,7 +72,7 @@ func (c *Cluster) writePKI() error {
 	// etcd serves (and talks to its peer) with one certificate and accepts
 	// only clients with a certificate of the CA; the API server is one.
 	for name, spec := range map[string]certSpec{
-		"etcd-server": {CommonName: "etcd", DNSNames: []string{"localhost"}, IPs: []net.IP{net.ParseIP("127.0.0.1")}, Both: true},
+		"etcd-server":           {CommonName: "etcd", DNSNames: []string{"localhost"}, IPs: []net.IP{net.ParseIP("127.0.0.1")}, Both: true},
 		"apiserver-etcd-client": {CommonName: "kube-apiserver-etcd-client"},
 		// The API server's identity towards the nodes' kubelet API; the
 		// nodes ask the API server (SubjectAccessReview) whether it may.

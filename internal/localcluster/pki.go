@@ -232,4 +232,3 @@ func randomSerial() *big.Int {
 	}
 	return n.Add(n, big.NewInt(1))
 }
-

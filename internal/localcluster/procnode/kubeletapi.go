@@ -165,18 +165,16 @@ func (fl *follower) Close() error { return fl.f.Close() }
 
 // nsenterArgs enters the namespaces of a container's PID 1 as the pod's
 // user, in its working directory.
-func (n *Node) nsenterArgs(p *podRuntime, c *container, pid int, argv []string) []string {
+func (n *Node) nsenterArgs(p *podRuntime, pid int, argv []string) []string {
 	args := []string{"--target", strconv.Itoa(pid), "--mount", "--uts", "--pid"}
 	if os.Geteuid() != 0 {
 		args = append(args, "--user", "--preserve-credentials")
 	} else {
 		args = append(args, "--setuid", strconv.Itoa(p.uid), "--setgid", strconv.Itoa(p.gid))
 	}
-	dir := podWorkDir
-	if c.spec.WorkingDir != "" {
-		dir = c.spec.WorkingDir
-	}
-	args = append(args, "--wd="+dir, "--")
+	// The root and working directory of the container's PID 1 (nsenter
+	// opens them before it enters the namespaces).
+	args = append(args, "--root", "--wd", "--")
 	return append(args, argv...)
 }
 
@@ -189,7 +187,7 @@ func (n *Node) execIn(ctx context.Context, p *podRuntime, c *container, argv []s
 	if pr == nil {
 		return errors.New("container is not running")
 	}
-	cmd := exec.Command("nsenter", n.nsenterArgs(p, c, pr.pid, argv)...)
+	cmd := exec.Command("nsenter", n.nsenterArgs(p, pr.pid, argv)...)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := n.cfg.Spawner.Start(cmd); err != nil {
@@ -220,7 +218,7 @@ func (n *Node) RunInContainer(ctx context.Context, ns, name, ctr string, argv []
 	if pr == nil {
 		return errdefs.InvalidInputf("container %q in pod %q is not running", c.spec.Name, name)
 	}
-	cmd := exec.Command("nsenter", n.nsenterArgs(p, c, pr.pid, argv)...)
+	cmd := exec.Command("nsenter", n.nsenterArgs(p, pr.pid, argv)...)
 	cmd.Env = env
 	var tty *os.File
 	var ptmx *os.File
