@@ -12,6 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/tenancy-dev/tenancy/internal/localcluster/procnode/shim"
 )
 
 // containerEnv is the environment of container c of pod, as the kubelet
@@ -62,7 +64,7 @@ func containerEnv(ctx context.Context, cs kubernetes.Interface, pod *corev1.Pod,
 	}
 	if _, ok := env["PATH"]; !ok {
 		order = append(order, "PATH")
-		env["PATH"] = defaultPath
+		env["PATH"] = shim.DefaultPath
 	}
 	out := make([]string, 0, len(order))
 	for _, k := range order {

@@ -4,7 +4,7 @@
 // virtual-kubelet, which registers the node, keeps its lease, syncs pods
 // and serves the kubelet API; this package is the provider behind it.
 //
-// Each container runs under a shim (this binary, re-executed; see shimEnv)
+// Each container runs under a shim (this binary, re-executed; see shim.Env)
 // in new mount, UTS and PID namespaces: its volumes at their mountPaths on
 // a root of its own, the pod's name as hostname, and as PID 1 of its PID
 // namespace so that its death (or the agent's: parent-death signal) ends
@@ -183,7 +183,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		nc.Client = cfg.Client
 		nc.NodeSpec = n.nodeObject()
 		nc.HTTPListenAddr = net.JoinHostPort(cfg.IP.String(), strconv.Itoa(cfg.Port))
-		nc.NumWorkers = max(4, runtime.NumCPU())
+		nc.NumWorkers = max(8, runtime.NumCPU())
 		nc.SkipDownwardAPIResolution = true // resolved at each start, with the pod's IP
 		nc.Handler = nodeutil.WithAuth(auth, mux)
 		nc.StreamIdleTimeout = 4 * time.Hour

@@ -17,6 +17,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/tenancy-dev/tenancy/internal/localcluster/procnode/shim"
 )
 
 // unprivilegedID is the uid and gid pod processes run as when the agent
@@ -161,7 +163,8 @@ func (p *podRuntime) stop(grace time.Duration) {
 func (p *podRuntime) run(ctx context.Context) {
 	defer close(p.done)
 	defer p.n.releaseGPUs(p.pod.UID)
-	p.notify()
+	// Status goes out when it says something new (each write is an API
+	// call): the pod is Pending until a container starts.
 	if !p.prepare(ctx) {
 		p.finish()
 		return
@@ -192,7 +195,9 @@ func (p *podRuntime) run(ctx context.Context) {
 	p.mu.Lock()
 	p.initialized = true
 	p.mu.Unlock()
-	p.notify()
+	if len(p.pod.Spec.InitContainers) > 0 {
+		p.notify()
+	}
 	var wg sync.WaitGroup
 	for _, c := range p.containers {
 		if !c.init {
@@ -228,7 +233,6 @@ func (p *podRuntime) prepare(ctx context.Context) bool {
 			p.mu.Lock()
 			p.vols, p.prepared = vs, true
 			p.mu.Unlock()
-			p.notify()
 			return true
 		}
 		if !errors.Is(err, errVolumeNotReady) {
@@ -365,7 +369,9 @@ func (p *podRuntime) runOnce(ctx context.Context, c *container) int {
 	for _, a := range append(append([]string(nil), c.spec.Command...), c.spec.Args...) {
 		argv = append(argv, expand(a, em))
 	}
-	if len(c.spec.Command) == 0 {
+	// With args only (kubectl run NAME --image=X -- CMD ARGS), the image's
+	// entrypoint would run them; here the first is the command.
+	if len(argv) == 0 {
 		return terminate(128, "StartError", fmt.Sprintf("container %q has no command: process nodes run command and args as a local process and cannot run image %q's entrypoint", c.spec.Name, c.spec.Image))
 	}
 	logPath := p.logPath(c.spec.Name, restarts)
@@ -391,7 +397,7 @@ func (p *podRuntime) runOnce(ctx context.Context, c *container) int {
 		return terminate(128, "StartError", err.Error())
 	}
 	cmd := exec.Command("/proc/self/exe")
-	cmd.Env = []string{shimEnv + "=" + string(data)}
+	cmd.Env = []string{shim.Env + "=" + string(data)}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.ExtraFiles = []*os.File{errW}
 	cmd.SysProcAttr = p.n.sysProcAttr(p.uid, p.gid)
@@ -529,12 +535,12 @@ func (p *podRuntime) containerEnv(ctx context.Context, c *container) ([]string, 
 }
 
 // shimSpec describes how the shim starts c: its root, mounts and user.
-func (p *podRuntime) shimSpec(c *container, argv, env []string) (*shimSpec, error) {
+func (p *podRuntime) shimSpec(c *container, argv, env []string) (*shim.Spec, error) {
 	root := filepath.Join(p.dir, "root-"+c.spec.Name)
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, err
 	}
-	s := &shimSpec{
+	s := &shim.Spec{
 		Root:     root,
 		Tmp:      filepath.Join(p.dir, "tmp"),
 		Hostname: p.hostname(),
@@ -549,8 +555,8 @@ func (p *podRuntime) shimSpec(c *container, argv, env []string) (*shimSpec, erro
 		s.Dir = c.spec.WorkingDir
 	}
 	s.Mounts = append(s.Mounts,
-		shimMount{Source: filepath.Join(p.dir, "work"), Target: podWorkDir},
-		shimMount{Source: filepath.Join(p.dir, "hosts"), Target: "/etc/hosts", ReadOnly: true},
+		shim.Mount{Source: filepath.Join(p.dir, "work"), Target: podWorkDir},
+		shim.Mount{Source: filepath.Join(p.dir, "hosts"), Target: "/etc/hosts", ReadOnly: true},
 	)
 	p.mu.Lock()
 	paths := p.vols.paths
@@ -576,7 +582,7 @@ func (p *podRuntime) shimSpec(c *container, argv, env []string) (*shimSpec, erro
 		if !filepath.IsAbs(m.MountPath) {
 			return nil, fmt.Errorf("volumeMount %q: mountPath %q is not absolute", m.Name, m.MountPath)
 		}
-		s.Mounts = append(s.Mounts, shimMount{Source: src, Target: m.MountPath, ReadOnly: m.ReadOnly})
+		s.Mounts = append(s.Mounts, shim.Mount{Source: src, Target: m.MountPath, ReadOnly: m.ReadOnly})
 	}
 	return s, nil
 }

@@ -195,6 +195,12 @@ func TestJobFailsWithExitCodeAndLogs(t *testing.T) {
 	if got := podLogs(t, cs, ns, pod.Name, nil); got != "hello\n" {
 		t.Errorf("logs = %q, want %q", got, "hello\n")
 	}
+	if kubectl := kubectlPath(); kubectl != "" {
+		out, err := exec.Command(kubectl, "--kubeconfig", cluster.AdminKubeconfig(), "-n", ns, "logs", "job/hello").CombinedOutput()
+		if err != nil || string(out) != "hello\n" {
+			t.Errorf("kubectl logs job/hello = %q, %v; want hello", out, err)
+		}
+	}
 }
 
 func TestPodEnvironmentHostnameAndVolumes(t *testing.T) {
@@ -345,6 +351,20 @@ func TestExecAndCopyRoundTripAFile(t *testing.T) {
 	var ee utilexec.ExitError
 	if !errors.As(err, &ee) || ee.ExitStatus() != 7 {
 		t.Errorf("exec exit 7: err = %v, want exit status 7", err)
+	}
+	// With a terminal (kubectl exec -it).
+	req := cs.CoreV1().RESTClient().Post().Resource("pods").Namespace(ns).Name("box").SubResource("exec").
+		VersionedParams(&corev1.PodExecOptions{Command: []string{"tty"}, Stdin: true, Stdout: true, TTY: true}, scheme.ParameterCodec)
+	ex, err := remotecommand.NewSPDYExecutor(cluster.Config(), http.MethodPost, req.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ttyOut bytes.Buffer
+	if err := ex.StreamWithContext(t.Context(), remotecommand.StreamOptions{Stdin: strings.NewReader(""), Stdout: &ttyOut, Tty: true}); err != nil {
+		t.Errorf("exec -t tty: %v", err)
+	}
+	if !strings.HasPrefix(ttyOut.String(), "/dev/pts/") {
+		t.Errorf("exec -t tty printed %q, want a terminal /dev/pts/N", ttyOut.String())
 	}
 	// Exec runs in the pod's namespaces: its hostname, its mounts.
 	if got, _, err := execIn(t, cs, ns, "box", nil, "hostname"); err != nil || got != "box\n" {

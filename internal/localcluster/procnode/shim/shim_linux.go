@@ -1,4 +1,11 @@
-package procnode
+// Package shim is the first thing a container's process runs: a
+// re-executed copy of the node agent's binary that sets up the container's
+// root and identity, then executes the container's command. It imports
+// almost nothing, so that Go initializes it before the heavy packages the
+// rest of the binary carries (initialization picks, among the packages
+// whose imports are done, the first by import path), and a container
+// starts in milliseconds.
+package shim
 
 import (
 	"encoding/json"
@@ -13,29 +20,29 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// shimEnv carries the shim's spec (JSON) to a re-executed copy of the
+// Env carries the shim's spec (JSON) to a re-executed copy of the
 // running binary. When it is set, init turns the process into the shim
 // before anything else runs: the shim sets up the pod's mount and UTS
 // namespaces (it is started in new ones), drops privileges and executes the
 // container's command, which keeps the shim's process id.
-const shimEnv = "LOCALCLUSTER_PROCNODE_SHIM"
+const Env = "LOCALCLUSTER_PROCNODE_SHIM"
 
-// startErrFD is the descriptor on which the shim reports why it could not
+// StartErrFD is the descriptor on which the shim reports why it could not
 // start the command. It is closed on exec, so the agent reading its other
 // end sees EOF and nothing else when the command has started.
-const startErrFD = 3
+const StartErrFD = 3
 
-// shimSpec is what the shim needs to start one container.
-type shimSpec struct {
+// Spec is what the shim needs to start one container.
+type Spec struct {
 	// Root is an empty directory on which the shim mounts a tmpfs that
 	// becomes the container's root: the host's top-level directories are
 	// bound into it, except /proc (a new one, for the new PID namespace),
 	// /run (a new tmpfs) and /tmp (Tmp).
-	Root     string      `json:"root"`
-	Tmp      string      `json:"tmp"`
-	Hostname string      `json:"hostname"`
-	Mounts   []shimMount `json:"mounts"`
-	Dir      string      `json:"dir"` // working directory, inside
+	Root     string  `json:"root"`
+	Tmp      string  `json:"tmp"`
+	Hostname string  `json:"hostname"`
+	Mounts   []Mount `json:"mounts"`
+	Dir      string  `json:"dir"` // working directory, inside
 	// SetUID: switch to UID/GID before exec (the shim runs as root).
 	// Without it the shim already runs as the unprivileged user (mapped
 	// in a user namespace).
@@ -46,21 +53,21 @@ type shimSpec struct {
 	Env    []string `json:"env"`
 }
 
-// shimMount binds Source (a host path) at Target (inside).
-type shimMount struct {
+// Mount binds Source (a host path) at Target (inside).
+type Mount struct {
 	Source   string `json:"source"`
 	Target   string `json:"target"`
 	ReadOnly bool   `json:"readOnly,omitempty"`
 }
 
 func init() {
-	spec, ok := os.LookupEnv(shimEnv)
+	spec, ok := os.LookupEnv(Env)
 	if !ok {
 		return
 	}
 	// Never returns: the command replaces this process, or it exits.
 	err := runShim(spec)
-	f := os.NewFile(startErrFD, "start-error")
+	f := os.NewFile(StartErrFD, "start-error")
 	if f != nil {
 		_, _ = fmt.Fprint(f, err.Error())
 	}
@@ -70,11 +77,11 @@ func init() {
 
 func runShim(data string) error {
 	runtime.LockOSThread() // the parent-death signal and exec happen on this thread
-	var s shimSpec
+	var s Spec
 	if err := json.Unmarshal([]byte(data), &s); err != nil {
 		return fmt.Errorf("decode shim spec: %w", err)
 	}
-	unix.CloseOnExec(startErrFD)
+	unix.CloseOnExec(StartErrFD)
 	if err := setUpRoot(&s); err != nil {
 		return err
 	}
@@ -115,7 +122,7 @@ func runShim(data string) error {
 }
 
 // setUpRoot builds the container's root and pivots into it.
-func setUpRoot(s *shimSpec) error {
+func setUpRoot(s *Spec) error {
 	// Nothing done here may reach the host's mount namespace.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("make mounts private: %w", err)
@@ -259,7 +266,7 @@ func lookPath(argv0 string, env []string) (string, error) {
 	if strings.Contains(argv0, "/") {
 		return argv0, nil
 	}
-	path := defaultPath
+	path := DefaultPath
 	for _, kv := range env {
 		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
 			path = v
@@ -277,4 +284,5 @@ func lookPath(argv0 string, env []string) (string, error) {
 	return "", fmt.Errorf("executable %q not found in PATH %s", argv0, path)
 }
 
-const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+// DefaultPath is the PATH of a container that sets none.
+const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
