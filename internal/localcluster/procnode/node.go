@@ -149,6 +149,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
 	}
+	// What an earlier agent left: its processes died with it, and the pods
+	// still bound here start afresh (as after a node reboot).
+	if err := os.RemoveAll(filepath.Join(cfg.Dir, "pods")); err != nil {
+		return nil, fmt.Errorf("procnode %s: clear the pods of an earlier start: %w", cfg.Name, err)
+	}
 	if err := os.MkdirAll(filepath.Join(cfg.Dir, "pods"), 0o700); err != nil {
 		return nil, err
 	}
