@@ -11,6 +11,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -43,6 +44,11 @@ const ControllerUser = "tenancy-controller"
 type Options struct {
 	// Nodes are simulated kwok nodes; none by default.
 	Nodes []localcluster.Node
+	// ProcessNodes really run pods as local processes (see
+	// localcluster.Options.ProcessNodes), e.g. localcluster.DefaultNodes(2, 1);
+	// none by default. They get loopback addresses of the package's own, so
+	// packages running at once do not collide.
+	ProcessNodes []localcluster.Node
 	// SelfServe installs the self-serve ClusterRoles and admission policy
 	// and waits until the API server enforces it.
 	SelfServe bool
@@ -86,7 +92,11 @@ func Main(m *testing.M, o Options, ready func(*Env)) int {
 		fmt.Println("testenv: -short: skipping tests that need a control plane")
 		return 0
 	}
-	return localcluster.TestMain(m, localcluster.Options{Nodes: o.Nodes}, func(c *localcluster.Cluster) error {
+	lo := localcluster.Options{Nodes: o.Nodes, ProcessNodes: o.ProcessNodes}
+	if len(o.ProcessNodes) > 0 {
+		lo.NodeIPPrefix = fmt.Sprintf("127.%d.1.", 10+rand.IntN(240))
+	}
+	return localcluster.TestMain(m, lo, func(c *localcluster.Cluster) error {
 		e, err := setUp(c, o)
 		if err != nil {
 			return err
