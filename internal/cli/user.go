@@ -51,6 +51,7 @@ accepted unchanged with --config.`,
 		newUserKubeconfigCommand(streams),
 		newUserDisableCommand(streams, true),
 		newUserDisableCommand(streams, false),
+		newUserPasswdCommand(streams),
 	)
 	return cmd
 }
