@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -82,6 +83,8 @@ func start(t *testing.T, o server.Options, mutate ...func(*server.Deps)) *testSe
 	if err != nil {
 		t.Fatal(err)
 	}
+	ts := httptest.NewUnstartedServer(nil)
+	o.PublicURL = "http://" + ts.Listener.Addr().String()
 	d, err := server.Setup(ctx, cfg, o, testr.New(t))
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +97,8 @@ func start(t *testing.T, o server.Options, mutate ...func(*server.Deps)) *testSe
 	if err := d.WaitReady(wctx); err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(server.NewServer(d))
+	ts.Config.Handler = server.NewServer(d)
+	ts.Start()
 	t.Cleanup(ts.Close)
 	return &testServer{Server: ts, deps: d}
 }
@@ -359,4 +363,9 @@ func grantCreate(t *testing.T, user string) {
 		t.Fatal(err)
 	}
 	bind(t, user, role.Name)
+}
+
+func jwtPart(t *testing.T, s string) string {
+	t.Helper()
+	return base64.RawURLEncoding.EncodeToString([]byte(s))
 }
