@@ -103,7 +103,11 @@ func itemOf(ws *tenancyv1.Workspace, role string) workspaceItem {
 	}
 	if c := meta.FindStatusCondition(ws.Status.Conditions, tenancyv1.ConditionReady); c != nil {
 		it.Ready = c.Status == metav1.ConditionTrue && c.ObservedGeneration == ws.Generation
-		if !it.Ready {
+		switch {
+		case it.Ready:
+		case c.ObservedGeneration != ws.Generation:
+			it.Reason = "Updating" // the controller has not seen the latest change yet
+		default:
 			it.Reason, it.Message = c.Reason, c.Message
 		}
 	} else {

@@ -148,3 +148,7 @@ func doWith(t *testing.T, c *http.Client, req *http.Request) *response {
 	defer func() { http.DefaultClient = saved }()
 	return do(t, req)
 }
+
+func mockUser(email string) *mockoidc.MockUser {
+	return &mockoidc.MockUser{Subject: email, Email: email, EmailVerified: true, Groups: []string{"oidc-users"}}
+}
