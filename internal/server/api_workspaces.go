@@ -155,17 +155,37 @@ func (s *server) listWorkspaces(ctx context.Context, all bool) ([]workspaceItem,
 			return nil, errorf(CodeForbidden, "workspaces.tenancy.dev is forbidden: User %q cannot list resource \"workspaces\" in API group \"tenancy.dev\" at the cluster scope", p.Name)
 		}
 	}
-	list := &tenancyv1.WorkspaceList{}
-	if err := s.Cache.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
-		return nil, err
+	// From the cache, through the member index: the caller's user name
+	// and each of their groups.
+	var found []tenancyv1.Workspace
+	if all {
+		list := &tenancyv1.WorkspaceList{}
+		if err := s.Cache.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
+			return nil, err
+		}
+		found = list.Items
+	} else {
+		keys := []string{string(tenancyv1.UserKind) + "/" + p.Name}
+		for _, g := range p.Groups {
+			keys = append(keys, string(tenancyv1.GroupKind)+"/"+g)
+		}
+		for _, k := range keys {
+			list := &tenancyv1.WorkspaceList{}
+			if err := s.Cache.List(ctx, list, client.MatchingFields{memberIndex: k}, client.UnsafeDisableDeepCopy); err != nil {
+				return nil, err
+			}
+			found = append(found, list.Items...)
+		}
 	}
 	items := []workspaceItem{}
-	for i := range list.Items {
-		ws := &list.Items[i]
+	seen := map[string]bool{}
+	for i := range found {
+		ws := &found[i]
 		role := roleOf(ws, p)
-		if role == "" && !all {
+		if role == "" && !all || seen[ws.Name] {
 			continue
 		}
+		seen[ws.Name] = true
 		items = append(items, itemOf(ws, role))
 	}
 	sort.Slice(items, func(i, j int) bool { return items[i].Name < items[j].Name })

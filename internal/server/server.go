@@ -167,6 +167,9 @@ func Setup(ctx context.Context, cfg *rest.Config, o Options, log logr.Logger) (*
 	if err != nil {
 		return nil, err
 	}
+	if err := c.IndexField(ctx, &tenancyv1.Workspace{}, memberIndex, memberKeys); err != nil {
+		return nil, err
+	}
 	for _, obj := range []client.Object{&tenancyv1.User{}, &tenancyv1.Workspace{}, &corev1.Secret{}} {
 		if _, err := c.GetInformer(ctx, obj, cache.BlockUntilSynced(false)); err != nil {
 			return nil, fmt.Errorf("watch %T: %w", obj, err)
@@ -260,4 +263,29 @@ func (t impersonator) RoundTrip(r *http.Request) (*http.Response, error) {
 		r.Header.Add("Impersonate-Group", g)
 	}
 	return t.base.RoundTrip(r)
+}
+
+// memberIndex indexes the cached Workspaces by member ("User/alex",
+// "Group/ml"): the owner and every contributor, so that a caller's list
+// reads only their own workspaces, not all of them.
+const memberIndex = "tenancy.dev/member"
+
+func memberKeys(o client.Object) []string {
+	ws, ok := o.(*tenancyv1.Workspace)
+	if !ok {
+		return nil
+	}
+	var keys []string
+	add := func(s tenancyv1.Subject) {
+		if s.Kind == tenancyv1.UserKind || s.Kind == tenancyv1.GroupKind {
+			keys = append(keys, string(s.Kind)+"/"+s.Name)
+		}
+	}
+	if ws.Spec.Owner != nil {
+		add(*ws.Spec.Owner)
+	}
+	for _, c := range ws.Spec.Contributors {
+		add(c.Subject)
+	}
+	return keys
 }
