@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -135,6 +136,17 @@ func runServer(ctx context.Context, cfg *rest.Config, f *serveFlags, log logr.Lo
 		fmt.Fprintln(errOut, w)
 		log.Info(w)
 	}
+	ln, err := net.Listen("tcp", f.Address)
+	if err != nil {
+		return fmt.Errorf("--address %s: %w", f.Address, err)
+	}
+	defer func() { _ = ln.Close() }()
+	if f.PublicURL == "" {
+		// The port the listener got, for --address HOST:0.
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		u, _ := url.Parse(o.PublicURL)
+		o.PublicURL = u.Scheme + "://" + net.JoinHostPort(u.Hostname(), port)
+	}
 	deps, err := server.Setup(ctx, cfg, o, log)
 	if err != nil {
 		return err
@@ -143,10 +155,6 @@ func runServer(ctx context.Context, cfg *rest.Config, f *serveFlags, log logr.Lo
 	defer cancel()
 	if err := deps.WaitReady(waitCtx); err != nil {
 		return err
-	}
-	ln, err := net.Listen("tcp", f.Address)
-	if err != nil {
-		return fmt.Errorf("--address %s: %w", f.Address, err)
 	}
 	srv := &http.Server{
 		Handler:           server.NewServer(deps),

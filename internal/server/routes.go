@@ -100,6 +100,7 @@ func (s *server) routes() http.Handler {
 	mux.Handle("POST /account/tokens", s.page(s.formCreateToken))
 	mux.Handle("POST /account/tokens/{id}/revoke", s.page(s.formRevokeToken))
 	mux.Handle("POST /account/password", s.page(s.formChangePassword))
+	mux.Handle("GET /account/kubeconfig", s.page(s.downloadKubeconfig))
 	mux.Handle("POST /account/signout-everywhere", s.page(s.formSignOutEverywhere))
 	mux.Handle("GET /admin", s.page(s.pageAdmin))
 	mux.Handle("POST /admin/users", s.page(s.formAddUser))

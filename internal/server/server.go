@@ -24,6 +24,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -31,6 +32,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
+	"github.com/tenancy-dev/tenancy/internal/credentials"
 	"github.com/tenancy-dev/tenancy/internal/passwords"
 )
 
@@ -107,6 +109,11 @@ type Deps struct {
 	Cache client.Reader
 	// Ready says the caches have synced.
 	Ready func() bool
+	// OwnCS is the server's identity as a typed client, for TokenRequests
+	// of users' token ServiceAccounts (kubeconfig downloads).
+	OwnCS kubernetes.Interface
+	// Cluster is where downloaded kubeconfigs point.
+	Cluster credentials.Cluster
 	// OIDC is the configured issuer; nil when none.
 	OIDC *OIDC
 	Log  logr.Logger
@@ -187,8 +194,16 @@ func Setup(ctx context.Context, cfg *rest.Config, o Options, log logr.Logger) (*
 			synced.Do(func() { close(ready) })
 		}
 	}()
+	ownCS, err := kubernetes.NewForConfigAndClient(cfg, ownHTTP)
+	if err != nil {
+		return nil, err
+	}
+	cluster, err := credentials.ClusterOf("tenancy", cfg)
+	if err != nil {
+		return nil, err
+	}
 	d := &Deps{
-		Options: o, AsUser: asUser, Own: own, Cache: c, Log: log, Now: time.Now,
+		Options: o, AsUser: asUser, Own: own, Cache: c, Log: log, Now: time.Now, OwnCS: ownCS, Cluster: cluster,
 		Ready: func() bool {
 			select {
 			case <-ready:
