@@ -29,6 +29,8 @@ func newMetrics() *metrics {
 			Help: "Password sign-ins by result (ok, failed).",
 		}, []string{"result"}),
 	}
+	m.logins.WithLabelValues("ok")
+	m.logins.WithLabelValues("failed")
 	m.registry.MustRegister(m.requests, m.logins, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
