@@ -82,8 +82,12 @@ func (s *server) fromToken(ctx context.Context, tok string, cookie bool) (*Princ
 		return nil, err
 	}
 	switch {
-	case user != nil && user.Spec.Disabled:
+	case user != nil && (user.Spec.Disabled || string(user.UID) != c.uid):
+		// Disabled, or not the User the credential was issued to (deleted
+		// and made again; or made after an OIDC user's credential).
 		return nil, errUnauthenticated
+	case user == nil && c.uid != "":
+		return nil, errUnauthenticated // the User is gone
 	case user != nil:
 		p.Groups = append([]string(nil), user.Spec.Groups...)
 	case c.Method == MethodPassword:

@@ -253,6 +253,16 @@ func TestLockout(t *testing.T) {
 		b := s.call(t, "GET", "/api/v1/me", tok.Token, nil).Status
 		return a == 401 && b == 401, strconv.Itoa(a) + " " + strconv.Itoa(b)
 	})
+	// Made again under the same name (the password Secret is still there):
+	// the old sessions and tokens were the old User's, and stay refused.
+	again := &tenancyv1.User{ObjectMeta: objectMeta("lk-dan"), Spec: tenancyv1.UserSpec{PasswordSecret: passwords.SecretName("lk-dan")}}
+	if err := env.Admin.Create(context.Background(), again); err != nil {
+		t.Fatal(err)
+	}
+	s.login(t, "lk-dan", pw) // the cache has the new User
+	for _, old := range []string{session, tok.Token} {
+		s.call(t, "GET", "/api/v1/me", old, nil).want(t, 401)
+	}
 }
 
 func setDisabled(t *testing.T, name string, disabled bool) {

@@ -38,6 +38,7 @@ const (
 	keyName        = "name"
 	keyExpires     = "expiresAt"
 	keyPassword    = "passwordFingerprint"
+	keyUID         = "userUID"
 	annotationUsed = "tenancy.dev/last-used"
 )
 
@@ -54,6 +55,10 @@ type credential struct {
 	Expires time.Time
 	Used    *time.Time
 	pwFP    string
+	// UID of the User the credential was issued to; empty when there was
+	// none (OIDC, proxy header). A User deleted and made again under the
+	// same name does not inherit the old one's sessions and tokens.
+	uid string
 }
 
 func randomHex(n int) string {
@@ -73,6 +78,10 @@ func secretNameOf(kind, id string) string { return kind + "-" + id }
 
 // issue stores a new credential of kind for p and returns its token.
 func (s *server) issue(ctx context.Context, kind string, p *Principal, name, pwFingerprint string, ttl time.Duration) (string, *credential, error) {
+	u, err := s.localUser(ctx, p.Name)
+	if err != nil {
+		return "", nil, err
+	}
 	id, secret := randomHex(idLen), randomHex(secretLen)
 	now := s.Now().UTC().Truncate(time.Second)
 	groups, err := json.Marshal(p.Groups)
@@ -91,6 +100,9 @@ func (s *server) issue(ctx context.Context, kind string, p *Principal, name, pwF
 	}
 	if pwFingerprint != "" {
 		data[keyPassword] = []byte(pwFingerprint)
+	}
+	if u != nil {
+		data[keyUID] = []byte(u.UID)
 	}
 	sec := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
@@ -134,7 +146,7 @@ func parseCredential(sec *corev1.Secret) (*credential, error) {
 	c := &credential{
 		secret: sec, Kind: sec.Labels[passwords.LabelCredential],
 		User: string(sec.Data[keyUser]), Method: string(sec.Data[keyMethod]), Name: string(sec.Data[keyName]),
-		Created: sec.CreationTimestamp.Time, pwFP: string(sec.Data[keyPassword]),
+		Created: sec.CreationTimestamp.Time, pwFP: string(sec.Data[keyPassword]), uid: string(sec.Data[keyUID]),
 	}
 	c.ID = strings.TrimPrefix(sec.Name, c.Kind+"-")
 	if len(sec.Data[keyGroups]) > 0 {

@@ -19,7 +19,12 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
+	"github.com/tenancy-dev/tenancy/internal/passwords"
 
 	"github.com/tenancy-dev/tenancy/internal/install"
 	"github.com/tenancy-dev/tenancy/internal/server"
@@ -198,6 +203,18 @@ func TestServeAndPasswordsAsAPerson(t *testing.T) {
 	}
 	if _, errOut, err := tenancy(t, dir, "", "user", "passwd", "pa-nobody"); err == nil || !strings.Contains(errOut, "does not exist") {
 		t.Fatalf("passwd for nobody: %v %s", err, errOut)
+	}
+
+	// 'user delete' takes the web credentials with the User.
+	if out, errOut, err := tenancy(t, dir, "", "user", "delete", "pa-alexander"); err != nil {
+		t.Fatalf("user delete: %v\n%s%s", err, out, errOut)
+	}
+	left := &corev1.SecretList{}
+	if err := env.Admin.List(context.Background(), left, client.InNamespace(passwords.Namespace), client.MatchingLabels{tenancyv1.LabelUser: "pa-alexander"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(left.Items) > 0 {
+		t.Fatalf("user delete left %d credential Secrets", len(left.Items))
 	}
 }
 
