@@ -70,6 +70,10 @@ func TestStrictBodies(t *testing.T) {
 		t.Fatalf("form body: %d, want 415", resp.StatusCode)
 	}
 	s.call(t, "GET", "/api/v1/nothing-here", "", nil).want(t, 404)
+	r = s.call(t, "DELETE", "/api/v1/me", "", nil).want(t, 405)
+	if code, _ := r.errBody(t); code != "method_not_allowed" || r.Header.Get("Allow") != "GET" {
+		t.Fatalf("405: %s, Allow %q", code, r.Header.Get("Allow"))
+	}
 }
 
 func TestRefusedTokens(t *testing.T) {

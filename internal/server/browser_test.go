@@ -229,6 +229,13 @@ func TestBrowserKubeflowJourney(t *testing.T) {
 		t.Fatalf("after create: %s", loc)
 	}
 	waitReady(t, "bk-vision")
+	// The page looks again by itself until Ready; wait for a Ready one, so
+	// that no reload comes while the share form is filled in.
+	eventually(t, 30*time.Second, "the workspace page says Ready", func() (bool, string) {
+		run(t, alex, chromedp.Navigate(s.URL+"/workspaces/bk-vision"), chromedp.WaitVisible(CSS(`#share-form`)))
+		nodes, err := chromedp.Run(alex, chromedp.Nodes(CSS(`[data-refresh-until-ready]`), chromedp.AtLeast(0)))
+		return err == nil && len(nodes) == 0, errString(err)
+	})
 	run(t, alex,
 		chromedp.SendKeys(CSS(`#share-form input[name="name"]`), "bk-bob"),
 		chromedp.SetValue(CSS(`#share-form select[name="role"]`), "edit"),

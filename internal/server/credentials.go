@@ -264,6 +264,18 @@ func (s *server) touch(c *credential) {
 	if c.Used != nil && now.Sub(*c.Used) < time.Minute {
 		return
 	}
+	// The cache lags the patch: remember the write here too, so that a
+	// burst of requests with one token sends one patch, not one each.
+	s.touchedMu.Lock()
+	if last, ok := s.touched[c.ID]; ok && now.Sub(last) < time.Minute {
+		s.touchedMu.Unlock()
+		return
+	}
+	if len(s.touched) > 10000 {
+		clear(s.touched)
+	}
+	s.touched[c.ID] = now
+	s.touchedMu.Unlock()
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

@@ -3,6 +3,7 @@ package server
 import (
 	_ "embed"
 	"net/http"
+	"strings"
 )
 
 // openAPI describes every route under /api/v1 (a test checks that it and
@@ -68,6 +69,7 @@ func (s *server) routes() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openAPI)
 	})
+	allowed := map[string][]string{}
 	for _, rt := range apiRoutes {
 		h := rt.h(s)
 		if rt.public {
@@ -75,6 +77,17 @@ func (s *server) routes() http.Handler {
 		} else {
 			mux.Handle(rt.pattern, s.api(h))
 		}
+		method, path, _ := strings.Cut(rt.pattern, " ")
+		allowed[path] = append(allowed[path], method)
+	}
+	// Another method on an API path: a JSON 405 that says which are allowed.
+	for path, methods := range allowed {
+		allow := strings.Join(methods, ", ")
+		mux.Handle(path, s.public(func(w http.ResponseWriter, r *http.Request) error {
+			w.Header().Set("Allow", allow)
+			writeJSON(w, http.StatusMethodNotAllowed, &Error{Code: "method_not_allowed", Message: r.Method + " is not allowed on " + path + ": use " + allow})
+			return nil
+		}))
 	}
 	mux.Handle("/api/", s.public(func(_ http.ResponseWriter, r *http.Request) error {
 		return errorf(CodeNotFound, "no such API endpoint: %s %s (GET /api/v1/openapi.json lists them)", r.Method, r.URL.Path)

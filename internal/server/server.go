@@ -241,6 +241,9 @@ type server struct {
 	limiter *limiter
 	metrics *metrics
 	pages   *pages
+
+	touchedMu sync.Mutex
+	touched   map[string]time.Time // token id → last use recorded
 }
 
 // NewServer returns the whole HTTP surface: API, sign-in and UI.
@@ -257,6 +260,7 @@ func NewServer(d *Deps) http.Handler {
 		limiter: newLimiter(d.Now),
 		metrics: newMetrics(),
 		pages:   loadPages(),
+		touched: map[string]time.Time{},
 	}
 	return s.routes()
 }

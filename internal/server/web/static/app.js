@@ -11,3 +11,15 @@ document.addEventListener("submit", (e) => {
   const f = e.target.closest("form[data-confirm]");
   if (f && !window.confirm(f.dataset.confirm)) e.preventDefault();
 });
+// A workspace being set up: look again every 2 s (at most a minute) until
+// the controller reports it Ready.
+const pending = document.querySelector("[data-refresh-until-ready]");
+if (pending) {
+  const n = Number(sessionStorage.getItem("refreshes:" + location.pathname) || 0);
+  if (n < 30) {
+    sessionStorage.setItem("refreshes:" + location.pathname, String(n + 1));
+    setTimeout(() => location.reload(), 2000);
+  }
+} else {
+  sessionStorage.removeItem("refreshes:" + location.pathname);
+}
