@@ -24,6 +24,12 @@ var crds embed.FS
 //go:embed rbac/role.yaml
 var ControllerRole []byte
 
+// ServerRBAC is the ClusterRole and the Role (in tenancy-system) that
+// `tenancy serve`'s own identity needs, both named tenancy-server.
+//
+//go:embed rbac/server_role.yaml
+var ServerRBAC []byte
+
 // CRDs returns the CustomResourceDefinition manifests, one YAML document each.
 func CRDs() ([][]byte, error) {
 	entries, err := fs.ReadDir(crds, "crd")

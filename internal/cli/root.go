@@ -39,6 +39,7 @@ func NewRootCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	root.AddCommand(
 		newUpCommand(streams),
 		newControllerCommand(streams),
+		newServeCommand(streams),
 		newInstallCommand(streams),
 		newUserCommand(streams),
 		newWorkspaceCommand(streams),

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -23,6 +24,8 @@ import (
 	"github.com/tenancy-dev/tenancy/internal/controller"
 	"github.com/tenancy-dev/tenancy/internal/install"
 	"github.com/tenancy-dev/tenancy/internal/localcluster"
+	"github.com/tenancy-dev/tenancy/internal/passwords"
+	"github.com/tenancy-dev/tenancy/internal/server"
 )
 
 // UpOptions are the flags of `tenancy up`.
@@ -41,6 +44,7 @@ type UpOptions struct {
 	CPUNodes       int
 	GPUNodes       int
 	SimulatedNodes int
+	serve serveFlags // the web UI and REST API
 }
 
 func newUpCommand(streams genericiooptions.IOStreams) *cobra.Command {
@@ -84,6 +88,7 @@ KUBECONFIG to use with kubectl.`,
 	f.IntVar(&o.CPUNodes, "cpu-nodes", 2, "process nodes in the CPU pool (tenancy.dev/pool=cpu)")
 	f.IntVar(&o.GPUNodes, "gpu-nodes", 1, "process nodes in the GPU pool, 8 nvidia.com/gpu each (tenancy.dev/pool=gpu)")
 	f.IntVar(&o.SimulatedNodes, "simulated-nodes", 0, "kwok nodes that only simulate pods (they run nothing), for scale")
+	o.serve.addFlags(f)
 	return cmd
 }
 
@@ -126,6 +131,9 @@ func (o *UpOptions) Validate() error {
 	if o.Port < 0 || o.Port > 65535 {
 		return fmt.Errorf("--port must be between 0 and 65535, got %d", o.Port)
 	}
+	if _, err := o.serve.options(); err != nil {
+		return err
+	}
 	if o.External && o.Reset {
 		return errors.New("--reset applies to the local control plane only; it cannot be used with --kubeconfig, --context or KUBECONFIG")
 	}
@@ -141,6 +149,7 @@ func (o *UpOptions) Validate() error {
 func (o *UpOptions) Run(ctx context.Context) (retErr error) {
 	out := o.streams.Out
 	var cfg *rest.Config
+	var serverCfg func() (*rest.Config, error) // the server's own identity; the kubeconfig's when nil
 	kubeconfigPath := ""
 	logDir := filepath.Join(o.DataDir, "logs")
 	if o.External {
@@ -171,6 +180,7 @@ func (o *UpOptions) Run(ctx context.Context) (retErr error) {
 			}
 		}()
 		cfg = cl.Config()
+		serverCfg = func() (*rest.Config, error) { return cl.UserConfig(server.RoleName) }
 		kubeconfigPath = cl.AdminKubeconfig()
 		logDir = cl.LogDir()
 		// A component that dies (etcd, kube-apiserver, …) ends `tenancy up`
@@ -247,6 +257,16 @@ func (o *UpOptions) Run(ctx context.Context) (retErr error) {
 		}
 		fmt.Fprintln(out, "Workspaces workplace1 (alex), workplace2 (bob) and workplace3 (tom) are Ready")
 	}
+	srvDone, url, err := o.startServer(ctx, c, cfg, serverCfg, logDir)
+	if err != nil {
+		return err
+	}
+	var demoPasswords []string
+	if !o.NoDemo {
+		if demoPasswords, err = demoUserPasswords(ctx, c); err != nil {
+			return err
+		}
+	}
 
 	fmt.Fprintln(out)
 	fmt.Fprintln(out, "Tenancy is up. To use the cluster with kubectl:")
@@ -259,6 +279,19 @@ func (o *UpOptions) Run(ctx context.Context) (retErr error) {
 	}
 	fmt.Fprintln(out, "  kubectl get nodes")
 	fmt.Fprintln(out, "  kubectl get resourcequota,rolebindings -n workplace3")
+	fmt.Fprintln(out)
+	fmt.Fprintf(out, "Web UI and REST API: %s\n", url)
+	if !o.NoDemo {
+		if len(demoPasswords) > 0 {
+			fmt.Fprintln(out, "Sign in as a demo user (passwords shown this once):")
+			for _, l := range demoPasswords {
+				fmt.Fprintln(out, "  "+l)
+			}
+		} else {
+			fmt.Fprintln(out, "Sign in as alex, bob or tom with the passwords shown when they were made.")
+		}
+		fmt.Fprintln(out, "  tenancy user passwd alex          # a new password for alex")
+	}
 	fmt.Fprintln(out, "Press Ctrl-C to stop. State is kept; 'tenancy up --reset' starts empty.")
 
 	select {
@@ -266,6 +299,8 @@ func (o *UpOptions) Run(ctx context.Context) (retErr error) {
 		return nil // a failure's cause replaces this (see above)
 	case err := <-mgrDone:
 		return fmt.Errorf("the controller stopped: %w", err)
+	case err := <-srvDone:
+		return fmt.Errorf("the web server stopped: %w", err)
 	}
 }
 
@@ -301,4 +336,56 @@ func waitReady(ctx context.Context, c client.Client, timeout time.Duration, name
 		return fmt.Errorf("workspace %s is not Ready after %s: %s", name, timeout, why)
 	}
 	return nil
+}
+
+// startServer runs `tenancy serve` beside the controller, as its own
+// identity (bound to config/rbac/server_role.yaml) where it can make one.
+func (o *UpOptions) startServer(ctx context.Context, c client.Client, cfg *rest.Config, serverCfg func() (*rest.Config, error), logDir string) (<-chan error, string, error) {
+	if serverCfg != nil {
+		if err := server.Grant(ctx, c, rbacv1.Subject{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: server.RoleName}); err != nil {
+			return nil, "", err
+		}
+		sc, err := serverCfg()
+		if err != nil {
+			return nil, "", err
+		}
+		cfg = sc
+	}
+	logFile, err := os.OpenFile(filepath.Join(logDir, "server.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, "", err
+	}
+	urlc := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		defer func() { _ = logFile.Close() }()
+		done <- runServer(ctx, cfg, &o.serve, zap.New(zap.WriteTo(logFile)), o.streams.ErrOut, func(url string) { urlc <- url })
+	}()
+	select {
+	case url := <-urlc:
+		return done, url, nil
+	case err := <-done:
+		return nil, "", fmt.Errorf("start the web server: %w", err)
+	}
+}
+
+// demoUserPasswords gives each demo user without a password a generated
+// one, and returns "name: password" lines to show once.
+func demoUserPasswords(ctx context.Context, c client.Client) ([]string, error) {
+	var out []string
+	for _, d := range install.DemoUsers() {
+		u := &tenancyv1.User{}
+		if err := c.Get(ctx, client.ObjectKey{Name: d.Name}, u); err != nil {
+			return nil, fmt.Errorf("read User %s: %w", d.Name, err)
+		}
+		if u.Spec.PasswordSecret != "" {
+			continue
+		}
+		pw := passwords.Generate()
+		if err := userSetPassword(ctx, c, u, pw); err != nil {
+			return nil, err
+		}
+		out = append(out, fmt.Sprintf("%-5s %s", u.Name, pw))
+	}
+	return out, nil
 }

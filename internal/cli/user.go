@@ -50,6 +50,7 @@ accepted unchanged with --config.`,
 		newUserKubeconfigCommand(streams),
 		newUserDisableCommand(streams, true),
 		newUserDisableCommand(streams, false),
+		newUserPasswdCommand(streams),
 	)
 	return cmd
 }

@@ -17,6 +17,7 @@ import (
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
 	"github.com/tenancy-dev/tenancy/internal/controller"
 	"github.com/tenancy-dev/tenancy/internal/credentials"
+	"github.com/tenancy-dev/tenancy/internal/passwords"
 	"github.com/tenancy-dev/tenancy/internal/userconfig"
 )
 
@@ -35,6 +36,11 @@ type UserAddOptions struct {
 	Force      bool
 	DryRun     bool
 	Wait       time.Duration
+	// PasswordStdin reads the web UI password from stdin instead of
+	// generating one.
+	PasswordStdin bool
+
+	password string // read by Complete when PasswordStdin
 
 	config *userconfig.Config // the user file, read by Complete
 	root   string
@@ -85,6 +91,7 @@ created is removed again.`,
 	f.BoolVar(&o.Force, "force", false, "update an existing user and workspace to this configuration instead of failing")
 	f.BoolVar(&o.DryRun, "dry-run", false, "print the User and Workspace as YAML (for kubectl apply -f) and change nothing; after applying them, 'user kubeconfig NAME' issues the credential")
 	f.DurationVar(&o.Wait, "wait", 2*time.Minute, "how long to wait for the workspace to be Ready")
+	f.BoolVar(&o.PasswordStdin, "password-stdin", false, "read the user's password for the web UI and REST API from the first line of stdin; default: generate one, shown once")
 	o.cred.addFlags(f)
 	o.groups.addFlags(f)
 	return cmd
@@ -119,6 +126,13 @@ func (o *UserAddOptions) Complete(cmd *cobra.Command, args []string) error {
 	}
 	if o.Class == "" {
 		o.Class = o.config.Class
+	}
+	if o.PasswordStdin {
+		pw, err := readPasswordLine(o.streams.In)
+		if err != nil {
+			return err
+		}
+		o.password = pw
 	}
 	groups := append(append([]string(nil), o.config.Groups...), o.Groups...)
 	o.Groups = nil
@@ -161,6 +175,11 @@ func (o *UserAddOptions) Validate() error {
 	if o.Wait <= 0 {
 		return fmt.Errorf("--wait must be positive, got %s", o.Wait)
 	}
+	if o.PasswordStdin {
+		if err := passwords.Check(o.Name, o.password); err != nil {
+			return fmt.Errorf("--password-stdin: %w", err)
+		}
+	}
 	return o.cred.validate(!o.DryRun)
 }
 
@@ -199,6 +218,9 @@ func (o *UserAddOptions) Run(ctx context.Context) (err error) {
 		}
 	}()
 	if err := o.applyUser(ctx, a, plan, undo); err != nil {
+		return err
+	}
+	if err := o.setPassword(ctx, a, plan, undo); err != nil {
 		return err
 	}
 	if err := o.applyWorkspace(ctx, a, plan, undo); err != nil {
@@ -368,5 +390,33 @@ func (o *UserAddOptions) applyWorkspace(ctx context.Context, a *userAdmin, p *us
 		return a.c.Update(ctx, cur, client.FieldOwner(userFieldManager))
 	})
 	fmt.Fprintf(out, "Workspace %s updated\n", ws.Name)
+	return nil
+}
+
+// setPassword gives the user a password for the web UI and REST API: the
+// one from stdin, or a generated one (shown once). A user updated with
+// --force keeps the password they have unless one is given.
+func (o *UserAddOptions) setPassword(ctx context.Context, a *userAdmin, p *userAddPlan, undo *userRollback) error {
+	if p.oldUser != nil && p.oldUser.Spec.PasswordSecret != "" && !o.PasswordStdin {
+		return nil
+	}
+	pw := o.password
+	if pw == "" {
+		pw = passwords.Generate()
+	}
+	if err := userSetPassword(ctx, a.c, p.user, pw); err != nil {
+		return err
+	}
+	name := p.user.Name
+	if p.oldUser == nil {
+		undo.add("deleted the password of "+name, func(ctx context.Context) error {
+			return passwords.DeleteAll(ctx, a.c, name)
+		})
+	}
+	if o.PasswordStdin {
+		fmt.Fprintf(o.streams.Out, "Password of %s set (for 'tenancy serve': web UI and REST API)\n", name)
+	} else {
+		fmt.Fprintf(o.streams.Out, "Password of %s for the web UI and REST API (shown once): %s\n", name, pw)
+	}
 	return nil
 }

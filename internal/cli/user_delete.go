@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
+	"github.com/tenancy-dev/tenancy/internal/passwords"
 )
 
 // UserDeleteOptions are the flags of `tenancy user delete`.
@@ -185,6 +186,10 @@ func (o *UserDeleteOptions) Run(ctx context.Context) error {
 			return fmt.Errorf("delete User %s: %w", o.Name, err)
 		}
 		fmt.Fprintf(out, "User %s deleted\n", o.Name)
+	}
+	// The web sign-in's password hash, sessions and API tokens.
+	if err := passwords.DeleteAll(ctx, a.c, o.Name); err != nil {
+		return fmt.Errorf("user %s is deleted but not their web credentials (run the command again): %w", o.Name, err)
 	}
 
 	if err := o.waitGone(ctx, a.c, deleted); err != nil {
