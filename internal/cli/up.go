@@ -44,7 +44,7 @@ type UpOptions struct {
 	CPUNodes       int
 	GPUNodes       int
 	SimulatedNodes int
-	serve serveFlags // the web UI and REST API
+	serve          serveFlags // the web UI and REST API
 }
 
 func newUpCommand(streams genericiooptions.IOStreams) *cobra.Command {
