@@ -305,10 +305,10 @@ func volumePolicy() *admissionv1ac.MutatingAdmissionPolicyApplyConfiguration {
 			WithMutations(
 				admissionv1ac.Mutation().WithPatchType(admissionregistrationv1.PatchTypeApplyConfiguration).
 					WithApplyConfiguration(admissionv1ac.ApplyConfiguration().WithExpression(
-						"variables.skip ? Object{} : Object{spec: Object.spec{"+
-							"volumes: [Object.spec.volumes{name: '"+podVolumeName+"', persistentVolumeClaim: Object.spec.volumes.persistentVolumeClaim{claimName: variables.claim}}], "+
-							"containers: "+containers("containers")+
-							(", initContainers: has(object.spec.initContainers) ? "+containers("initContainers")+" : []")+
+						"variables.skip ? Object{} : Object{spec: Object.spec{" +
+							"volumes: [Object.spec.volumes{name: '" + podVolumeName + "', persistentVolumeClaim: Object.spec.volumes.persistentVolumeClaim{claimName: variables.claim}}], " +
+							"containers: " + containers("containers") +
+							(", initContainers: has(object.spec.initContainers) ? " + containers("initContainers") + " : []") +
 							"}}")),
 			))
 }
