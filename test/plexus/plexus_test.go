@@ -24,7 +24,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
@@ -60,17 +59,6 @@ func run(t *testing.T, dir, stdin, bin string, args ...string) (string, error) {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
 	return out.String(), err
-}
-
-func eventually(t *testing.T, timeout time.Duration, what string, f func(ctx context.Context) error) {
-	t.Helper()
-	var last error
-	if err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
-		last = f(ctx)
-		return last == nil, nil
-	}); err != nil {
-		t.Fatalf("%s: not within %s: %v", what, timeout, last)
-	}
 }
 
 func TestPlexus(t *testing.T) {
@@ -151,7 +139,7 @@ func TestPlexus(t *testing.T) {
 	})
 
 	ws := &tenancyv1.Workspace{}
-	eventually(t, 2*time.Minute, "workspace plexus Ready", func(ctx context.Context) error {
+	testenv.Eventually(t, 2*time.Minute, "workspace plexus Ready", func(ctx context.Context) error {
 		if err := env.Admin.Get(ctx, client.ObjectKey{Name: "plexus"}, ws); err != nil {
 			return err
 		}
@@ -183,7 +171,7 @@ spec:
 			t.Fatalf("kubectl apply: %v\n%s", err, out)
 		}
 		var pods []corev1.Pod
-		eventually(t, 2*time.Minute, "two writers Running", func(ctx context.Context) error {
+		testenv.Eventually(t, 2*time.Minute, "two writers Running", func(ctx context.Context) error {
 			list := &corev1.PodList{}
 			if err := env.Admin.List(ctx, list, client.InNamespace("plexus"), client.MatchingLabels{"app": "writers"}); err != nil {
 				return err
@@ -215,7 +203,7 @@ spec:
 			}
 		}
 		// What one wrote, the other reads.
-		eventually(t, time.Minute, "one pod reads the other's file", func(context.Context) error {
+		testenv.Eventually(t, time.Minute, "one pod reads the other's file", func(context.Context) error {
 			out, err := kubectl("-n", "plexus", "exec", pods[0].Name, "--", "cat", "/workspace/"+pods[1].Name)
 			if err != nil || !strings.Contains(out, "hello from "+pods[1].Name) {
 				return fmt.Errorf("%v: %s", err, out)
@@ -289,7 +277,7 @@ spec:
 		if out, err := run(t, dir, job, "kubectl", "--kubeconfig", kc, "apply", "-f", "-"); err != nil {
 			t.Fatalf("kubectl apply: %v\n%s", err, out)
 		}
-		eventually(t, 2*time.Minute, "the GPU job's pod scheduled", func(ctx context.Context) error {
+		testenv.Eventually(t, 2*time.Minute, "the GPU job's pod scheduled", func(ctx context.Context) error {
 			list := &corev1.PodList{}
 			if err := env.Admin.List(ctx, list, client.InNamespace("plexus"), client.MatchingLabels{"job-name": "train"}); err != nil {
 				return err
