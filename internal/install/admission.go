@@ -91,7 +91,8 @@ func Admission(ctx context.Context, c client.Client, cfg *rest.Config) (mutating
 	if err != nil {
 		return false, err
 	}
-	objs := []runtime.ApplyConfiguration{workloadManagerRole(), noEscalationPolicy(), noEscalationBinding()}
+	objs := []runtime.ApplyConfiguration{workloadManagerRole(), noEscalationPolicy(), noEscalationBinding(),
+		jobSubmitterPolicy(), denyBinding(JobSubmitterPolicy)}
 	mutating = MutatingServed(disc)
 	if mutating {
 		objs = append(objs, defaultsPolicy(), mutatingBinding(DefaultsPolicy, nil),
@@ -314,9 +315,54 @@ func volumePolicy() *admissionv1ac.MutatingAdmissionPolicyApplyConfiguration {
 }
 
 func noEscalationBinding() *admissionv1ac.ValidatingAdmissionPolicyBindingApplyConfiguration {
-	return admissionv1ac.ValidatingAdmissionPolicyBinding(NoEscalationPolicy).WithLabels(managedLabels()).WithSpec(
-		admissionv1ac.ValidatingAdmissionPolicyBindingSpec().WithPolicyName(NoEscalationPolicy).
+	return denyBinding(NoEscalationPolicy)
+}
+
+func denyBinding(policy string) *admissionv1ac.ValidatingAdmissionPolicyBindingApplyConfiguration {
+	return admissionv1ac.ValidatingAdmissionPolicyBinding(policy).WithLabels(managedLabels()).WithSpec(
+		admissionv1ac.ValidatingAdmissionPolicyBindingSpec().WithPolicyName(policy).
 			WithValidationActions(admissionregistrationv1.Deny))
+}
+
+// JobSubmitterPolicy keeps a Job's tenancy.dev/submitted-by annotation
+// true: on create it names the requester (or, for a Tenancy token
+// credential, the User its ServiceAccount stands for), and nobody changes
+// it later. Every door shows "submitted by" from it, so it must not be
+// forgeable with kubectl.
+const JobSubmitterPolicy = "tenancy-job-submitter"
+
+// annotationSubmittedBy is internal/jobs.AnnotationSubmittedBy (install
+// does not import the job logic).
+const annotationSubmittedBy = "tenancy.dev/submitted-by"
+
+func jobSubmitterPolicy() *admissionv1ac.ValidatingAdmissionPolicyApplyConfiguration {
+	get := func(obj string) string {
+		return fmt.Sprintf("(has(%[1]s.metadata.annotations) && '%[2]s' in %[1]s.metadata.annotations ? %[1]s.metadata.annotations['%[2]s'] : '')", obj, annotationSubmittedBy)
+	}
+	tokenPrefix := "system:serviceaccount:" + SystemNamespace + ":user-"
+	return admissionv1ac.ValidatingAdmissionPolicy(JobSubmitterPolicy).WithLabels(managedLabels()).WithSpec(
+		admissionv1ac.ValidatingAdmissionPolicySpec().
+			WithFailurePolicy(admissionregistrationv1.Fail).
+			WithMatchConstraints(admissionv1ac.MatchResources().
+				WithMatchPolicy(admissionregistrationv1.Equivalent).
+				WithResourceRules(admissionv1ac.NamedRuleWithOperations().
+					WithAPIGroups("batch").WithAPIVersions("*").WithResources("jobs").
+					WithOperations(admissionregistrationv1.Create, admissionregistrationv1.Update))).
+			WithMatchConditions(admissionv1ac.MatchCondition().WithName("says-who-submitted").
+				WithExpression(get("object")+" != '' || (request.operation == 'UPDATE' && "+get("oldObject")+" != '')")).
+			WithVariables(admissionv1ac.Variable().WithName("submitter").WithExpression(
+				"request.userInfo.username.startsWith('"+tokenPrefix+"') ? request.userInfo.username.substring("+fmt.Sprint(len(tokenPrefix))+") : request.userInfo.username")).
+			WithValidations(
+				admissionv1ac.Validation().
+					WithExpression("request.operation != 'CREATE' || "+get("object")+" == variables.submitter").
+					WithReason(metav1.StatusReasonForbidden).
+					WithMessage("metadata.annotations[tenancy.dev/submitted-by] must name you, who submit the job").
+					WithMessageExpression("'metadata.annotations[tenancy.dev/submitted-by] must name you, who submit the job: set it to ' + variables.submitter + ' or leave it out'"),
+				admissionv1ac.Validation().
+					WithExpression("request.operation != 'UPDATE' || "+get("object")+" == "+get("oldObject")).
+					WithReason(metav1.StatusReasonForbidden).
+					WithMessage("metadata.annotations[tenancy.dev/submitted-by] says who submitted the job and cannot change"),
+			))
 }
 
 // defaultsPolicy puts Tenancy's finalizer on every Workspace as it is

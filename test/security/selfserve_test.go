@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -18,6 +19,7 @@ import (
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
 	"github.com/tenancy-dev/tenancy/internal/install"
+	"github.com/tenancy-dev/tenancy/internal/jobs"
 	"github.com/tenancy-dev/tenancy/internal/testenv"
 )
 
@@ -206,4 +208,36 @@ func TestOwnerLimit(t *testing.T) {
 	// With hoard-1 gone, hoard-2 is second and within the limit.
 	deleteWorkspace(t, "hoard-1")
 	waitReason(t, "hoard-2", tenancyv1.ReasonReconciled)
+}
+
+// TestJobSubmitterUnforgeable: a Job's tenancy.dev/submitted-by names
+// whoever created it; nobody, not even a cluster admin, sets it to another
+// name or changes it.
+func TestJobSubmitterUnforgeable(t *testing.T) {
+	ctx := context.Background()
+	ws := workspace("jobs-ws", "jobber")
+	if err := env.Admin.Create(ctx, ws); err != nil {
+		t.Fatal(err)
+	}
+	defer deleteWorkspace(t, ws.Name)
+	waitReason(t, ws.Name, tenancyv1.ReasonReconciled)
+	c := as(t, "jobber")
+	job := func(submitter string) *batchv1.Job {
+		j := jobs.Build("jobs-ws", submitter, jobs.Submission{Name: "j-" + submitter, Command: []string{"true"}})
+		j.Spec.Suspend = ptr.To(true) // nothing needs to run
+		return j
+	}
+	refused(t, c, job("somebody-else"), "must name you, who submit the job: set it to jobber")
+	own := job("jobber")
+	testenv.Eventually(t, 30*time.Second, "creating one's own job", func(ctx context.Context) error {
+		return c.Create(ctx, own.DeepCopy())
+	})
+	got := &batchv1.Job{}
+	if err := env.Admin.Get(ctx, client.ObjectKey{Namespace: "jobs-ws", Name: own.Name}, got); err != nil {
+		t.Fatal(err)
+	}
+	got.Annotations[jobs.AnnotationSubmittedBy] = "root"
+	if err := env.Admin.Update(ctx, got); err == nil || !strings.Contains(err.Error(), "cannot change") {
+		t.Errorf("a cluster admin changed the submitter: %v", err)
+	}
 }
