@@ -216,7 +216,7 @@ func CheckFits(s Submission, hard corev1.ResourceList) error {
 		limit, ok := hard[name]
 		if !ok {
 			if name == "requests."+GPUResource {
-				if _, any := hard[GPUResource]; !any {
+				if _, anyGPU := hard[GPUResource]; !anyGPU {
 					errs = append(errs, fmt.Errorf("%s: the workspace has no GPU quota; ask for 0 GPUs or a workspace with some", name))
 				}
 			}
