@@ -54,8 +54,11 @@ const (
 // UID, as its controlling owner. Labels alone are not enough: anyone who
 // may label an object could claim it, and a leftover of an earlier
 // Workspace of the same name has the right labels but another UID.
-func (ws *Workspace) Owns(obj metav1.Object) bool {
-	return IsManagedFor(obj, ws.Name) && ControllerUID(obj) == ws.UID
+func (ws *Workspace) Owns(obj metav1.Object) bool { return OwnedBy(obj, ws.Name, ws.UID) }
+
+// OwnedBy is Owns for the Workspace of that name and UID.
+func OwnedBy(obj metav1.Object, name string, uid types.UID) bool {
+	return IsManagedFor(obj, name) && ControllerUID(obj) == uid
 }
 
 // IsManagedFor says whether obj carries Tenancy's labels for workspace name.

@@ -220,7 +220,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 				"the finalizer and creator are set at admission (MutatingAdmissionPolicy)")
 		} else {
 			st.set(tenancyv1.ConditionAdmissionDefaults, metav1.ConditionFalse, tenancyv1.ReasonMutatingPolicyUnavailable,
-				"this cluster has no MutatingAdmissionPolicy (Kubernetes 1.36 on): the controller adds the finalizer after creation, so a Workspace deleted at once may leave objects for the controller to sweep; self-serve workspaces must name their class, and the creator is not recorded")
+				"this cluster has no MutatingAdmissionPolicy (Kubernetes 1.36 on): the controller adds the finalizer after creation, so a Workspace deleted at once may leave objects for the controller to sweep; self-serve workspaces must name their class, the creator is not recorded, and the workspace volume is not mounted into pods by itself")
 		}
 	}
 	st.quota(r.readQuota(ctx, ws.Name))
@@ -414,12 +414,11 @@ func (r *Reconciler) ensureNamespace(ctx context.Context, e effective, m objectM
 	if err != nil {
 		return nil, fmt.Errorf("create or read namespace %s: %w", e.Name, err)
 	}
-	ws := &tenancyv1.Workspace{}
-	ws.Name, ws.UID = m.WorkspaceName, m.WorkspaceUID
+	ours := tenancyv1.OwnedBy(ns, m.WorkspaceName, m.WorkspaceUID)
 	switch {
-	case ws.Owns(ns) && ns.DeletionTimestamp.IsZero():
+	case ours && ns.DeletionTimestamp.IsZero():
 		return nil, apply(ctx, r.client, desiredNamespace(e, m), &corev1.Namespace{})
-	case ws.Owns(ns):
+	case ours:
 		return &waiting{tenancyv1.ReasonTerminating, "namespace " + e.Name + " is being deleted" + terminatingDetail(ns)}, nil
 	case tenancyv1.IsManagedFor(ns, e.Name) && tenancyv1.ControllerUID(ns) != "":
 		// Made by Tenancy for an earlier Workspace of this name, which is
