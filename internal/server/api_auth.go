@@ -180,11 +180,12 @@ func (s *server) createToken(r *http.Request, req tokenRequest) (*tokenInfo, err
 	return &info, nil
 }
 
-// methodOfOrigin keeps "password" for people with a User (so that deleting
-// the User ends their tokens) and the OIDC or header method otherwise.
+// methodOfOrigin is how the person signed in before any token: "password"
+// ties a token to a User (deleting the User ends it), "oidc" or "header"
+// to a name the issuer or proxy vouched for.
 func methodOfOrigin(p *Principal) string {
 	if p.Method == MethodToken {
-		return MethodPassword
+		return p.Origin
 	}
 	return p.Method
 }

@@ -75,7 +75,7 @@ func (s *server) fromToken(ctx context.Context, tok string, cookie bool) (*Princ
 	}
 	p := &Principal{Name: c.User, Groups: c.Groups, Method: c.Method, Credential: c.secret.Name, Session: c.Kind == passwords.CredentialSession, Cookie: cookie}
 	if c.Kind == passwords.CredentialToken {
-		p.Method = MethodToken
+		p.Method, p.Origin = MethodToken, c.Method
 	}
 	user, err := s.localUser(ctx, c.User)
 	if err != nil {
