@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
 	"github.com/tenancy-dev/tenancy/internal/install"
@@ -277,6 +278,29 @@ func TestBrowserOIDC(t *testing.T) {
 	}
 	if !strings.Contains(location(t, ctx), s.URL) {
 		t.Fatalf("not back on the server: %s", location(t, ctx))
+	}
+
+	// The Kubeflow journey's first step as an OIDC user (no User object):
+	// a workspace of their own, with the form, owned by their claimed name.
+	grantCreate(t, "bo-ann@example.com")
+	t.Cleanup(func() {
+		_ = env.Admin.Delete(context.Background(), &tenancyv1.Workspace{ObjectMeta: objectMeta("bo-anns")})
+	})
+	eventually(t, 10*time.Second, "the New workspace button", func() (bool, string) {
+		run(t, ctx, chromedp.Navigate(s.URL+"/"), chromedp.WaitVisible(CSS(`main h1`)))
+		nodes, err := chromedp.Run(ctx, chromedp.Nodes(CSS(`#new-workspace`), chromedp.AtLeast(0)))
+		return err == nil && len(nodes) == 1, errString(err)
+	})
+	run(t, ctx,
+		chromedp.Click(CSS(`#new-workspace`)),
+		chromedp.WaitVisible(CSS(`#new-workspace-form`)),
+		chromedp.SendKeys(CSS(`input[name="name"]`), "bo-anns"),
+		chromedp.Click(CSS(`#create`)),
+		chromedp.WaitVisible(CSS(`#share-form`)),
+	)
+	ws := &tenancyv1.Workspace{}
+	if err := env.Admin.Get(context.Background(), client.ObjectKey{Name: "bo-anns"}, ws); err != nil || ws.Spec.Owner == nil || ws.Spec.Owner.Name != "bo-ann@example.com" {
+		t.Fatalf("the OIDC user's workspace: %v %+v", err, ws.Spec.Owner)
 	}
 }
 
