@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -190,6 +191,20 @@ func TestAdminUsers(t *testing.T) {
 	if me.May.ManageUsers || me.May.CreateWorkspaces {
 		t.Fatalf("alex may %+v", me.May)
 	}
+
+	// Every workspace, for whom RBAC lets list them.
+	workspace(t, "au-alexs", "au-alex")
+	s.call(t, "GET", "/api/v1/workspaces?all=true", alex, nil).want(t, 403)
+	eventually(t, 10*time.Second, "the admin's list of all workspaces", func() (bool, string) {
+		var all struct{ Items []wsItem }
+		s.call(t, "GET", "/api/v1/workspaces?all=true", admin, nil).want(t, 200).json(t, &all)
+		for _, it := range all.Items {
+			if it.Name == "au-alexs" && it.Role == "" && it.Owner.Name == "au-alex" {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprint(all.Items)
+	})
 
 	// Not an admin: Kubernetes refuses every admin call.
 	s.call(t, "GET", "/api/v1/users", alex, nil).want(t, 403)
