@@ -12,6 +12,10 @@ const (
 	ConditionStorage   = "StorageReady"
 	ConditionIstio     = "IstioReady"
 	ConditionPlugins   = "PluginsReady"
+	// ConditionAdmissionDefaults says whether the cluster sets Tenancy's
+	// defaults at admission (MutatingAdmissionPolicy); informational, not
+	// part of Ready.
+	ConditionAdmissionDefaults = "AdmissionDefaults"
 )
 
 // Condition reasons.
@@ -25,6 +29,12 @@ const (
 	ReasonNotInstalled      = "NotInstalled"
 	ReasonPartsNotReady     = "PartsNotReady"
 	ReasonTerminating       = "Terminating"
+	// ReasonOwnerLimitExceeded: a self-serve workspace past its class's
+	// MaxWorkspacesPerOwner, not provisioned.
+	ReasonOwnerLimitExceeded = "OwnerLimitExceeded"
+	// ReasonMutatingPolicyUnavailable: the cluster serves no
+	// MutatingAdmissionPolicy; the controller falls back.
+	ReasonMutatingPolicyUnavailable = "MutatingAdmissionPolicyUnavailable"
 )
 
 // Condition reads a Workspace condition, or nil.

@@ -1,5 +1,10 @@
 package v1alpha1
 
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
 // Labels and annotations every object that Tenancy manages carries, so that
 // listing, pruning and deletion are complete.
 const (
@@ -12,9 +17,22 @@ const (
 	// LabelUser names the User an object belongs to.
 	LabelUser = "tenancy.dev/user"
 
+	// LabelGrant marks the objects of a grant (`tenancy grant`): its
+	// ClusterRoleBindings and ClusterRole; the value is the grant's kind.
+	LabelGrant = "tenancy.dev/grant"
+	// AnnotationGrantSubject is the subject of a grant, as Subject.String
+	// (User/jane); a User's grants follow the User (disabled, deleted).
+	AnnotationGrantSubject = "tenancy.dev/grant-subject"
+
 	// AnnotationIsDefaultClass marks the WorkspaceClass used by Workspaces
 	// that name no class, in the StorageClass style.
 	AnnotationIsDefaultClass = "tenancy.dev/is-default-class"
+
+	// AnnotationCreatedBy records who created a Workspace, as the API
+	// server authenticated them. The MutatingAdmissionPolicy
+	// tenancy-workspace-defaults sets it and the ValidatingAdmissionPolicy
+	// tenancy-self-serve keeps anybody from forging or changing it.
+	AnnotationCreatedBy = "tenancy.dev/created-by"
 
 	// Finalizer is held on a Workspace until everything it created is gone.
 	Finalizer = "tenancy.dev/cleanup"
@@ -22,3 +40,28 @@ const (
 	// FieldManager is the one server-side apply field manager of the controller.
 	FieldManager = "tenancy-controller"
 )
+
+// Owns says whether obj was made by Tenancy for this very Workspace: it
+// carries the managed-by and workspace labels and names the Workspace, by
+// UID, as its controlling owner. Labels alone are not enough: anyone who
+// may label an object could claim it, and a leftover of an earlier
+// Workspace of the same name has the right labels but another UID.
+func (ws *Workspace) Owns(obj metav1.Object) bool {
+	return IsManagedFor(obj, ws.Name) && ControllerUID(obj) == ws.UID
+}
+
+// IsManagedFor says whether obj carries Tenancy's labels for workspace name.
+func IsManagedFor(obj metav1.Object, name string) bool {
+	l := obj.GetLabels()
+	return l[LabelManagedBy] == ManagedByValue && l[LabelWorkspace] == name
+}
+
+// ControllerUID is the UID of obj's controlling Workspace owner, or "".
+func ControllerUID(obj metav1.Object) types.UID {
+	for _, r := range obj.GetOwnerReferences() {
+		if r.Controller != nil && *r.Controller && r.Kind == "Workspace" && r.APIVersion == GroupVersion.String() {
+			return r.UID
+		}
+	}
+	return ""
+}

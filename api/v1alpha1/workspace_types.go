@@ -279,6 +279,35 @@ type WorkspaceClassSpec struct {
 	// PodSecurity level enforced; baseline when unset.
 	// +optional
 	PodSecurity PodSecurityLevel `json:"podSecurity,omitempty"`
+
+	// MaxWorkspacesPerOwner bounds how many workspaces one owner may create
+	// for themselves with this class (self-serve), counting every workspace
+	// they own, those an admin made for them included. A self-serve
+	// workspace past the limit is not provisioned and says why. 10 when
+	// unset; 0 means no limit. Workspaces a Tenancy admin creates for
+	// somebody else are never held back.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	MaxWorkspacesPerOwner *int32 `json:"maxWorkspacesPerOwner,omitempty"`
+
+	// WorkspaceNamePattern is a regular expression (RE2) every self-serve
+	// workspace of this class must match in full, e.g. "^team-[a-z0-9-]+$".
+	// Tenancy admins are not bound by it.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	WorkspaceNamePattern string `json:"workspaceNamePattern,omitempty"`
+}
+
+// DefaultMaxWorkspacesPerOwner applies where a class sets no
+// MaxWorkspacesPerOwner.
+const DefaultMaxWorkspacesPerOwner = 10
+
+// MaxWorkspaces is the class's per-owner limit; 0 means none.
+func (c *WorkspaceClass) MaxWorkspaces() int {
+	if c == nil || c.Spec.MaxWorkspacesPerOwner == nil {
+		return DefaultMaxWorkspacesPerOwner
+	}
+	return int(*c.Spec.MaxWorkspacesPerOwner)
 }
 
 // WorkspaceClass holds admin defaults for workspaces, in the StorageClass

@@ -35,7 +35,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	"sigs.k8s.io/yaml"
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
 	"github.com/tenancy-dev/tenancy/config"
@@ -763,9 +762,11 @@ const controllerUser = "tenancy-controller"
 // controllerKubeconfig binds the controller's ClusterRole (config/rbac, as
 // in a real installation) to controllerUser and writes a kubeconfig for it.
 func (b *bench) controllerKubeconfig(ctx context.Context) (string, error) {
-	role := &rbacv1.ClusterRole{}
-	if err := yaml.UnmarshalStrict(config.ControllerRole, role); err != nil {
-		return "", fmt.Errorf("decode config/rbac/role.yaml: %w", err)
+	// The bench runs one controller, without leader election: the
+	// ClusterRole is all it needs.
+	role, _, err := config.ControllerRoles()
+	if err != nil {
+		return "", err
 	}
 	if err := b.client.Create(ctx, role); err != nil {
 		return "", fmt.Errorf("create ClusterRole %s: %w", role.Name, err)

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -40,11 +41,15 @@ Install the CRDs first with 'tenancy install'.`,
 	o.kube = kubeFlags(cmd)
 	f := cmd.Flags()
 	f.IntVar(&o.ctrl.Concurrency, "concurrency", 8, "workspaces reconciled at once")
-	f.StringVar(&o.ctrl.MetricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint; 0 turns it off")
+	f.StringVar(&o.ctrl.MetricsAddr, "metrics-bind-address", "127.0.0.1:8080", "address of the Prometheus metrics endpoint (loopback by default: it is not authenticated); 0 turns it off")
 	f.StringVar(&o.ctrl.ProbeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz; 0 turns them off")
 	f.BoolVar(&o.ctrl.LeaderElection, "leader-elect", false, "elect a leader, so several replicas can run and one works")
-	f.StringVar(&o.ctrl.LeaderNamespace, "leader-election-namespace", "kube-system", "namespace of the leader election lease")
+	f.StringVar(&o.ctrl.LeaderNamespace, "leader-election-namespace", "kube-system", "namespace of the leader election lease (the shipped RBAC grants Lease rights in kube-system only)")
+	f.DurationVar(&o.ctrl.LeaseDuration, "leader-elect-lease-duration", 15*time.Second, "how long a leader's lease lasts: a follower takes over at most this long after the leader dies")
+	f.DurationVar(&o.ctrl.RenewDeadline, "leader-elect-renew-deadline", 10*time.Second, "how long the leader keeps trying to renew its lease before it stops working")
+	f.DurationVar(&o.ctrl.RetryPeriod, "leader-elect-retry-period", 2*time.Second, "how often leader election is tried and the lease renewed")
 	f.StringVar(&o.ctrl.IstioUserHeader, "istio-userid-header", "kubeflow-userid", "request header that carries the user's name, for Istio AuthorizationPolicies")
+	f.StringArrayVar(&o.ctrl.IstioGatewayPrincipals, "istio-gateway-principal", nil, "mesh identity allowed to set the user header, e.g. cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account (repeatable; that one when unset)")
 	f.BoolVar(&o.devLogs, "dev-logs", false, "human-readable logs instead of JSON")
 	return cmd
 }
@@ -53,6 +58,15 @@ Install the CRDs first with 'tenancy install'.`,
 func (o *ControllerOptions) Validate() error {
 	if o.ctrl.Concurrency < 1 {
 		return fmt.Errorf("--concurrency must be at least 1, got %d", o.ctrl.Concurrency)
+	}
+	l := o.ctrl
+	switch {
+	case l.RetryPeriod <= 0:
+		return fmt.Errorf("--leader-elect-retry-period must be positive, got %s", l.RetryPeriod)
+	case l.RenewDeadline <= l.RetryPeriod:
+		return fmt.Errorf("--leader-elect-renew-deadline (%s) must be longer than --leader-elect-retry-period (%s)", l.RenewDeadline, l.RetryPeriod)
+	case l.LeaseDuration <= l.RenewDeadline:
+		return fmt.Errorf("--leader-elect-lease-duration (%s) must be longer than --leader-elect-renew-deadline (%s)", l.LeaseDuration, l.RenewDeadline)
 	}
 	return nil
 }

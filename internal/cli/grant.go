@@ -10,22 +10,25 @@ import (
 	"github.com/spf13/cobra"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
+	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
 	rbacv1ac "k8s.io/client-go/applyconfigurations/rbac/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
+	"github.com/tenancy-dev/tenancy/internal/controller/workspace"
 	"github.com/tenancy-dev/tenancy/internal/install"
 )
 
 // Grants are ClusterRoleBindings (and a ClusterRole for the classes)
 // labelled so that `grant list` and `revoke` find them.
 const (
-	labelGrant            = "tenancy.dev/grant"
+	labelGrant            = tenancyv1.LabelGrant
 	grantCreateWorkspaces = "create-workspaces"
 	grantFieldManager     = "tenancy-grant"
 )
@@ -166,24 +169,86 @@ func grantLabels() map[string]string {
 }
 
 // grantObjects are the apply configurations of a grant; classes nil means
-// every class.
-func grantObjects(s tenancyv1.Subject, classes []string) []*applyObject {
+// every class. For a subject that is a Tenancy User (u not nil) the objects
+// are owned by the User, so that deleting it deletes them, and the bindings
+// name whom the User stands for now: nobody while it is disabled (the
+// controller keeps them so as the User changes).
+func grantObjects(s tenancyv1.Subject, classes []string, u *tenancyv1.User) []*applyObject {
 	creator, classRole := grantNames(s)
-	subject := rbacv1ac.Subject().WithKind(string(s.Kind)).WithAPIGroup(rbacv1.GroupName).WithName(s.Name)
-	annotations := map[string]string{labelGrant + "-subject": s.String()}
+	subjects := []*rbacv1ac.SubjectApplyConfiguration{grantSubject(s.RBAC())}
+	var owners []*metav1ac.OwnerReferenceApplyConfiguration
+	if u != nil {
+		subjects = nil
+		for _, rs := range workspace.ResolveUser(s, u) {
+			subjects = append(subjects, grantSubject(rs))
+		}
+		owners = append(owners, metav1ac.OwnerReference().WithAPIVersion(tenancyv1.GroupVersion.String()).
+			WithKind("User").WithName(u.Name).WithUID(u.UID))
+	}
+	annotations := map[string]string{tenancyv1.AnnotationGrantSubject: s.String()}
 	rule := rbacv1ac.PolicyRule().WithAPIGroups(tenancyv1.GroupVersion.Group).WithResources("workspaceclasses").WithVerbs(install.VerbUse)
 	if classes != nil {
 		rule.WithResourceNames(classes...)
 	}
 	return []*applyObject{
 		{"ClusterRoleBinding " + creator, rbacv1ac.ClusterRoleBinding(creator).WithLabels(grantLabels()).WithAnnotations(annotations).
+			WithOwnerReferences(owners...).
 			WithRoleRef(rbacv1ac.RoleRef().WithAPIGroup(rbacv1.GroupName).WithKind("ClusterRole").WithName(install.CreatorRole)).
-			WithSubjects(subject)},
-		{"ClusterRole " + classRole, rbacv1ac.ClusterRole(classRole).WithLabels(grantLabels()).WithAnnotations(annotations).WithRules(rule)},
+			WithSubjects(subjects...)},
+		{"ClusterRole " + classRole, rbacv1ac.ClusterRole(classRole).WithLabels(grantLabels()).WithAnnotations(annotations).
+			WithOwnerReferences(owners...).WithRules(rule)},
 		{"ClusterRoleBinding " + classRole, rbacv1ac.ClusterRoleBinding(classRole).WithLabels(grantLabels()).WithAnnotations(annotations).
+			WithOwnerReferences(owners...).
 			WithRoleRef(rbacv1ac.RoleRef().WithAPIGroup(rbacv1.GroupName).WithKind("ClusterRole").WithName(classRole)).
-			WithSubjects(subject)},
+			WithSubjects(subjects...)},
 	}
+}
+
+func grantSubject(s rbacv1.Subject) *rbacv1ac.SubjectApplyConfiguration {
+	out := rbacv1ac.Subject().WithKind(s.Kind).WithName(s.Name)
+	if s.APIGroup != "" {
+		out.WithAPIGroup(s.APIGroup)
+	}
+	if s.Namespace != "" {
+		out.WithNamespace(s.Namespace)
+	}
+	return out
+}
+
+// grantUser is the Tenancy User a grant's subject is, or nil: a group, or
+// a user with no User object (an OIDC identity, say).
+func grantUser(ctx context.Context, c client.Client, s tenancyv1.Subject) (*tenancyv1.User, error) {
+	if s.Kind != tenancyv1.UserKind {
+		return nil, nil
+	}
+	u := &tenancyv1.User{}
+	switch err := c.Get(ctx, client.ObjectKey{Name: s.Name}, u); {
+	case apierrors.IsNotFound(err) || meta.IsNoMatchError(err):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	return u, nil
+}
+
+// deleteGrant deletes every object of the create-workspaces grant of s and
+// says how many there were.
+func deleteGrant(ctx context.Context, c client.Client, s tenancyv1.Subject) (int, error) {
+	creator, classRole := grantNames(s)
+	deleted := 0
+	for _, obj := range []client.Object{
+		&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: creator}},
+		&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: classRole}},
+		&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: classRole}},
+	} {
+		switch err := c.Delete(ctx, obj); {
+		case err == nil:
+			deleted++
+		case !apierrors.IsNotFound(err):
+			return deleted, err
+		}
+	}
+	return deleted, nil
 }
 
 type applyObject struct {
@@ -257,7 +322,11 @@ func (o *GrantOptions) Grant(ctx context.Context) error {
 		slices.Sort(names)
 		names = slices.Compact(names)
 	}
-	for _, obj := range grantObjects(o.subject, names) {
+	u, err := grantUser(ctx, c, o.subject)
+	if err != nil {
+		return explain(ctx, c, err)
+	}
+	for _, obj := range grantObjects(o.subject, names, u) {
 		if err := c.Apply(ctx, obj.ac, client.FieldOwner(grantFieldManager), client.ForceOwnership); err != nil {
 			return fmt.Errorf("apply %s: %w", obj.what, explain(ctx, c, err))
 		}
@@ -302,7 +371,11 @@ func (o *GrantOptions) Revoke(ctx context.Context) error {
 		}
 		keep := slices.DeleteFunc(slices.Clone(had), func(n string) bool { return slices.Contains(o.Classes, n) })
 		if len(keep) > 0 {
-			for _, obj := range grantObjects(o.subject, keep) {
+			u, err := grantUser(ctx, c, o.subject)
+			if err != nil {
+				return explain(ctx, c, err)
+			}
+			for _, obj := range grantObjects(o.subject, keep, u) {
 				if err := c.Apply(ctx, obj.ac, client.FieldOwner(grantFieldManager), client.ForceOwnership); err != nil {
 					return fmt.Errorf("apply %s: %w", obj.what, explain(ctx, c, err))
 				}
@@ -311,19 +384,9 @@ func (o *GrantOptions) Revoke(ctx context.Context) error {
 			return nil
 		}
 	}
-	creator, classRole := grantNames(o.subject)
-	deleted := 0
-	for _, obj := range []client.Object{
-		&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: creator}},
-		&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: classRole}},
-		&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: classRole}},
-	} {
-		switch err := c.Delete(ctx, obj); {
-		case err == nil:
-			deleted++
-		case !apierrors.IsNotFound(err):
-			return explain(ctx, c, err)
-		}
+	deleted, err := deleteGrant(ctx, c, o.subject)
+	if err != nil {
+		return explain(ctx, c, err)
 	}
 	if deleted == 0 {
 		return fmt.Errorf("%s has no create-workspaces grant (tenancy grant list shows the grants)", who)
@@ -371,14 +434,27 @@ func (o *GrantListOptions) Run(ctx context.Context) error {
 		if b.RoleRef.Name != install.CreatorRole {
 			continue
 		}
-		for _, s := range b.Subjects {
-			subject := tenancyv1.Subject{Kind: tenancyv1.SubjectKind(s.Kind), Name: s.Name}
+		// The grant's subject is in its annotation: the controller empties
+		// the subjects of a disabled User's grant and adds its token
+		// ServiceAccount.
+		var subjects []tenancyv1.Subject
+		if kind, name, ok := strings.Cut(b.Annotations[tenancyv1.AnnotationGrantSubject], "/"); ok {
+			subjects = append(subjects, tenancyv1.Subject{Kind: tenancyv1.SubjectKind(kind), Name: name})
+		} else {
+			for _, s := range b.Subjects {
+				subjects = append(subjects, tenancyv1.Subject{Kind: tenancyv1.SubjectKind(s.Kind), Name: s.Name})
+			}
+		}
+		for _, subject := range subjects {
 			_, classRole := grantNames(subject)
 			classes := "<none>"
 			for _, r := range roles.Items {
 				if r.Name == classRole {
 					classes = ruleClasses(r.Rules)
 				}
+			}
+			if len(b.Subjects) == 0 {
+				classes += " (suspended: the User is disabled)"
 			}
 			rows = append(rows, subject.String()+"\t"+classes)
 		}

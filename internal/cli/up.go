@@ -42,6 +42,10 @@ type UpOptions struct {
 	NoDemo   bool
 	External bool // set by Complete: a cluster was named
 
+	CPUNodes       int
+	GPUNodes       int
+	SimulatedNodes int
+
 	serve        serveFlags // the web UI and REST API
 	addressGiven bool       // --address was set: a busy port is an error
 }
@@ -55,9 +59,14 @@ func newUpCommand(streams genericiooptions.IOStreams) *cobra.Command {
 
 With no cluster named, it builds (the first time, ~15-25 minutes) and starts a
 real local Kubernetes control plane — etcd, kube-apiserver,
-kube-controller-manager, kube-scheduler and simulated kwok nodes with CPUs and
-GPUs — whose state lives in --data-dir, so stopping and starting again keeps
-every workspace. With --kubeconfig (or KUBECONFIG) it uses that cluster.
+kube-controller-manager, kube-scheduler — whose state lives in --data-dir, so
+stopping and starting again keeps every workspace. Its nodes run pods as local
+processes: each container's command and args run on this machine (images are
+recorded, not pulled), with real logs, exit codes, exec, cp, port-forward,
+GPU device indices and ReadWriteMany volumes. They isolate nothing between
+tenants: they are for trying Tenancy on one machine. --simulated-nodes adds
+kwok nodes that only pretend to run pods, for scale. With --kubeconfig (or
+KUBECONFIG) it uses that cluster.
 
 It installs the CRDs, runs the workspace controller, creates the default
 WorkspaceClass and the workspaces of the Arena multi-user guide (workplace1
@@ -79,6 +88,9 @@ KUBECONFIG to use with kubectl.`,
 	f.BoolVar(&o.Reset, "reset", false, "start the local control plane empty, deleting its earlier state")
 	f.IntVar(&o.Port, "port", 6443, "kube-apiserver port of the local control plane; 0 picks a free one")
 	f.BoolVar(&o.NoDemo, "no-demo", false, "do not create the default class and demo workspaces")
+	f.IntVar(&o.CPUNodes, "cpu-nodes", 2, "process nodes in the CPU pool (tenancy.dev/pool=cpu)")
+	f.IntVar(&o.GPUNodes, "gpu-nodes", 1, "process nodes in the GPU pool, 8 nvidia.com/gpu each (tenancy.dev/pool=gpu)")
+	f.IntVar(&o.SimulatedNodes, "simulated-nodes", 0, "kwok nodes that only simulate pods (they run nothing), for scale")
 	o.serve.addFlags(f)
 	return cmd
 }
@@ -129,21 +141,16 @@ func (o *UpOptions) Validate() error {
 	if o.External && o.Reset {
 		return errors.New("--reset applies to the local control plane only; it cannot be used with --kubeconfig, --context or KUBECONFIG")
 	}
+	for flag, n := range map[string]int{"--cpu-nodes": o.CPUNodes, "--gpu-nodes": o.GPUNodes, "--simulated-nodes": o.SimulatedNodes} {
+		if n < 0 || n > 200 {
+			return fmt.Errorf("%s must be between 0 and 200, got %d", flag, n)
+		}
+	}
 	return nil
 }
 
-// localNodes are the simulated nodes of the local control plane: a CPU pool
-// and a GPU pool, as an ML cluster has.
-func localNodes() []localcluster.Node {
-	return []localcluster.Node{
-		{Name: "cpu-node-1", CPU: "32", Memory: "128Gi", Labels: map[string]string{"tenancy.dev/pool": "cpu"}},
-		{Name: "cpu-node-2", CPU: "32", Memory: "128Gi", Labels: map[string]string{"tenancy.dev/pool": "cpu"}},
-		{Name: "gpu-node-1", CPU: "64", Memory: "512Gi", GPUs: 8, Labels: map[string]string{"tenancy.dev/pool": "gpu"}},
-	}
-}
-
 // Run brings Tenancy up and keeps it up until ctx ends.
-func (o *UpOptions) Run(ctx context.Context) error {
+func (o *UpOptions) Run(ctx context.Context) (retErr error) {
 	out := o.streams.Out
 	var cfg *rest.Config
 	var serverCfg func() (*rest.Config, error) // the server's own identity; the kubeconfig's when nil
@@ -164,7 +171,8 @@ func (o *UpOptions) Run(ctx context.Context) error {
 			Reset:         o.Reset,
 			APIServerPort: o.Port,
 			Progress:      out,
-			Nodes:         localNodes(),
+			ProcessNodes:  localcluster.DefaultNodes(o.CPUNodes, o.GPUNodes),
+			Nodes:         localcluster.SimulatedNodes(o.SimulatedNodes),
 		})
 		if err != nil {
 			return err
@@ -179,6 +187,23 @@ func (o *UpOptions) Run(ctx context.Context) error {
 		serverCfg = func() (*rest.Config, error) { return cl.UserConfig(server.RoleName) }
 		kubeconfigPath = cl.AdminKubeconfig()
 		logDir = cl.LogDir()
+		// A component that dies (etcd, kube-apiserver, …) ends `tenancy up`
+		// with an error naming it and its log, instead of a silent hang.
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		defer cancel(nil)
+		defer func() {
+			if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) && !errors.Is(cause, context.DeadlineExceeded) {
+				retErr = fmt.Errorf("the local control plane failed: %w", cause)
+			}
+		}()
+		go func() {
+			select {
+			case err := <-cl.Failed():
+				cancel(err)
+			case <-ctx.Done():
+			}
+		}()
 	}
 
 	c, err := client.New(cfg, client.Options{Scheme: controller.Scheme()})
@@ -187,6 +212,9 @@ func (o *UpOptions) Run(ctx context.Context) error {
 	}
 	fmt.Fprintln(out, "Installing the CRDs")
 	if err := install.CRDs(ctx, c); err != nil {
+		return err
+	}
+	if err := installAdmission(ctx, c, cfg, o.streams.ErrOut); err != nil {
 		return err
 	}
 	if err := install.SelfServe(ctx, c); err != nil {
@@ -272,7 +300,7 @@ func (o *UpOptions) Run(ctx context.Context) error {
 
 	select {
 	case <-ctx.Done():
-		return nil
+		return nil // a failure's cause replaces this (see above)
 	case err := <-mgrDone:
 		return fmt.Errorf("the controller stopped: %w", err)
 	case err := <-srvDone:

@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 	authorizationv1 "k8s.io/api/authorization/v1"
-	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -64,6 +63,9 @@ func userKubeFlags(cmd *cobra.Command) *genericclioptions.ConfigFlags {
 	f.Namespace = nil
 	f.CAFile = nil
 	f.AddFlags(cmd.Flags())
+	if fl := cmd.Flags().Lookup("insecure-skip-tls-verify"); fl != nil {
+		fl.Usage = "do not verify the API server's certificate, neither for this command nor in the user's kubeconfig (insecure); without it, an admin kubeconfig that skips verification is refused"
+	}
 	return f
 }
 
@@ -89,6 +91,9 @@ type userAdmin struct {
 	cs kubernetes.Interface
 	// cluster is where the admin's kubeconfig points, named as there.
 	cluster credentials.Cluster
+	// insecureAsked: --insecure-skip-tls-verify was given, so the user's
+	// kubeconfig may skip verification too.
+	insecureAsked bool
 }
 
 func userConnect(kube *genericclioptions.ConfigFlags) (*userAdmin, error) {
@@ -125,7 +130,8 @@ func userConnect(kube *genericclioptions.ConfigFlags) (*userAdmin, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &userAdmin{c: c, cs: cs, cluster: cluster}, nil
+	insecure := kube.Insecure != nil && *kube.Insecure
+	return &userAdmin{c: c, cs: cs, cluster: cluster, insecureAsked: insecure}, nil
 }
 
 // userAPIError makes the errors a person can act on readable.
@@ -220,15 +226,13 @@ func userIdentities(u *tenancyv1.User) []userIdentity {
 	return out
 }
 
-// userCanListPods asks the API server whether id may list pods in namespace.
-func userCanListPods(ctx context.Context, cs kubernetes.Interface, id userIdentity, namespace string) (bool, error) {
+// userCan asks the API server whether id may do what attrs say.
+func userCan(ctx context.Context, cs kubernetes.Interface, id userIdentity, attrs authorizationv1.ResourceAttributes) (bool, error) {
 	sar, err := cs.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{
 		Spec: authorizationv1.SubjectAccessReviewSpec{
-			User:   id.user,
-			Groups: append([]string{"system:authenticated"}, id.groups...),
-			ResourceAttributes: &authorizationv1.ResourceAttributes{
-				Namespace: namespace, Verb: "list", Resource: "pods",
-			},
+			User:               id.user,
+			Groups:             append([]string{"system:authenticated"}, id.groups...),
+			ResourceAttributes: &attrs,
 		},
 	}, metav1.CreateOptions{})
 	if err != nil {
@@ -240,9 +244,21 @@ func userCanListPods(ctx context.Context, cs kubernetes.Interface, id userIdenti
 // userWaitAccess waits until id may (allowed) or may not list pods in
 // namespace: the controller's bindings have caught up.
 func userWaitAccess(ctx context.Context, cs kubernetes.Interface, id userIdentity, namespace string, allowed bool, timeout time.Duration) error {
+	attrs := authorizationv1.ResourceAttributes{Namespace: namespace, Verb: "list", Resource: "pods"}
+	return userWaitCan(ctx, cs, id, attrs, "use workspace "+namespace, allowed, timeout)
+}
+
+// userWaitCreateWorkspaces waits until id may (allowed) or may not create
+// workspaces: the controller has caught up with a self-serve grant.
+func userWaitCreateWorkspaces(ctx context.Context, cs kubernetes.Interface, id userIdentity, allowed bool, timeout time.Duration) error {
+	attrs := authorizationv1.ResourceAttributes{Verb: "create", Group: tenancyv1.GroupVersion.Group, Resource: "workspaces"}
+	return userWaitCan(ctx, cs, id, attrs, "create workspaces", allowed, timeout)
+}
+
+func userWaitCan(ctx context.Context, cs kubernetes.Interface, id userIdentity, attrs authorizationv1.ResourceAttributes, what string, allowed bool, timeout time.Duration) error {
 	var last error
 	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
-		ok, err := userCanListPods(ctx, cs, id, namespace)
+		ok, err := userCan(ctx, cs, id, attrs)
 		last = err
 		return err == nil && ok == allowed, nil
 	})
@@ -251,7 +267,7 @@ func userWaitAccess(ctx context.Context, cs kubernetes.Interface, id userIdentit
 		if !allowed {
 			verb = "can still"
 		}
-		return errors.Join(fmt.Errorf("%s %s use workspace %s after %s", id, verb, namespace, timeout), last)
+		return errors.Join(fmt.Errorf("%s %s %s after %s", id, verb, what, timeout), last)
 	}
 	return nil
 }
@@ -340,30 +356,15 @@ func (r *userRollback) run(ctx context.Context, out io.Writer) error {
 	return errors.Join(errs...)
 }
 
-// userNamespaceGone makes sure the namespace Tenancy made for workspace
-// name is gone. The controller deletes it before it lets the Workspace go,
-// and garbage collection follows the owner reference; a Workspace deleted
-// moments after its creation can still race the controller's first
-// reconcile, so a rollback deletes a leftover itself rather than return
-// while it exists. A namespace that is not this workspace's is not touched.
-func userNamespaceGone(ctx context.Context, c client.Client, name string) error {
-	ns := &corev1.Namespace{}
-	err := c.Get(ctx, client.ObjectKey{Name: name}, ns)
-	switch {
-	case apierrors.IsNotFound(err):
-		return nil
-	case err != nil:
-		return err
-	case ns.Labels[tenancyv1.LabelManagedBy] != tenancyv1.ManagedByValue || ns.Labels[tenancyv1.LabelWorkspace] != name:
-		return nil
-	}
-	return userDeleteAndWait(ctx, c, ns)
-}
-
-// userDeleteAndWait deletes obj and waits until it is gone (a Workspace goes
-// once its namespace is gone).
+// userDeleteAndWait deletes obj — only the very object, when its UID is
+// known — and waits until it is gone (a Workspace goes once its namespace
+// is gone).
 func userDeleteAndWait(ctx context.Context, c client.Client, obj client.Object) error {
-	if err := c.Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
+	var opts []client.DeleteOption
+	if uid := obj.GetUID(); uid != "" {
+		opts = append(opts, client.Preconditions{UID: &uid})
+	}
+	if err := c.Delete(ctx, obj, opts...); err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}
 	key := client.ObjectKeyFromObject(obj)

@@ -26,6 +26,7 @@ type UserAddOptions struct {
 	streams genericiooptions.IOStreams
 	kube    *genericclioptions.ConfigFlags
 	cred    userCredentialFlags
+	groups  userGroupFlags
 
 	Name       string
 	Namespace  string
@@ -92,6 +93,7 @@ created is removed again.`,
 	f.DurationVar(&o.Wait, "wait", 2*time.Minute, "how long to wait for the workspace to be Ready")
 	f.BoolVar(&o.PasswordStdin, "password-stdin", false, "read the user's password for the web UI and REST API from the first line of stdin; default: generate one, shown once")
 	o.cred.addFlags(f)
+	o.groups.addFlags(f)
 	return cmd
 }
 
@@ -163,6 +165,9 @@ func (o *UserAddOptions) Validate() error {
 		if err := userconfig.ValidateGroup(g); err != nil {
 			return fmt.Errorf("--group: %w", err)
 		}
+	}
+	if err := o.groups.validate(o.Groups); err != nil {
+		return err
 	}
 	if errs := validation.IsDNS1123Subdomain(o.Class); o.Class != "" && len(errs) > 0 {
 		return fmt.Errorf("--class %q is not a valid WorkspaceClass name", o.Class)
@@ -290,6 +295,9 @@ func (o *UserAddOptions) plan(ctx context.Context, a *userAdmin) (*userAddPlan, 
 			return nil, fmt.Errorf("read WorkspaceClass %s: %w", o.Class, err)
 		}
 	}
+	if err := userCheckGroups(ctx, a.c, o.Groups, o.groups.AllowPrivileged); err != nil {
+		return nil, err
+	}
 	if tenancyv1.CredentialKind(o.cred.Kind) == tenancyv1.CredentialToken {
 		sa := credentials.ServiceAccountFor(o.Name)
 		got, err := a.cs.CoreV1().ServiceAccounts(sa.Namespace).Get(ctx, sa.Name, userGetOptions)
@@ -359,12 +367,12 @@ func (o *UserAddOptions) applyWorkspace(ctx context.Context, a *userAdmin, p *us
 			}
 			return fmt.Errorf("create Workspace %s: %w", ws.Name, err)
 		}
-		name := ws.Name
-		undo.add("deleted Workspace "+name, func(ctx context.Context) error {
-			if err := userDeleteAndWait(ctx, a.c, &tenancyv1.Workspace{ObjectMeta: userObjectMeta(name)}); err != nil {
-				return err
-			}
-			return userNamespaceGone(ctx, a.c, name)
+		created := &tenancyv1.Workspace{ObjectMeta: userObjectMeta(ws.Name)}
+		created.UID = ws.UID
+		undo.add("deleted Workspace "+ws.Name, func(ctx context.Context) error {
+			// The finalizer is on the Workspace from its creation, so it goes
+			// only once its namespace is gone.
+			return userDeleteAndWait(ctx, a.c, created)
 		})
 		fmt.Fprintf(out, "Workspace %s created, owned by User %s\n", ws.Name, o.Name)
 		return nil

@@ -106,6 +106,12 @@ func (f *userCredentialFlags) cluster(a *userAdmin) (credentials.Cluster, error)
 	if cl.Server == "" {
 		return cl, errors.New("the admin kubeconfig names no API server URL: pass --cluster-url")
 	}
+	if cl.InsecureSkipTLSVerify && len(cl.CAData) == 0 && !a.insecureAsked {
+		// A kubeconfig that skips verification hands the user's credential
+		// to whoever answers at the server's address: never by default.
+		return cl, errors.New("the admin kubeconfig skips verifying the API server's certificate (insecure-skip-tls-verify), and the user's kubeconfig would too: " +
+			"pass --certificate-authority FILE with the API server's CA bundle, or --insecure-skip-tls-verify to write an insecure kubeconfig anyway")
+	}
 	if len(cl.CAData) == 0 && !cl.InsecureSkipTLSVerify {
 		return cl, errors.New("the admin kubeconfig has no CA bundle for the API server: pass --certificate-authority")
 	}

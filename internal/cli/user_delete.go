@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -40,8 +41,9 @@ func newUserDeleteCommand(streams genericiooptions.IOStreams) *cobra.Command {
 		Short: "Remove a user, their workspaces, credentials and every binding naming them",
 		Long: `Remove User NAME: delete the workspaces they own (with --keep-workspaces
 they stay, without an owner), take them off every other workspace's
-contributors, delete their CertificateSigningRequests and token
-ServiceAccount, and wait until no binding names them any more.
+contributors, revoke their self-serve grant (tenancy grant), delete their
+CertificateSigningRequests and token ServiceAccount, and wait until no
+binding names them any more.
 
 Every credential is refused at once, as no binding names the user any
 more. A token then stops authenticating: its ServiceAccount is gone (the API
@@ -108,7 +110,21 @@ func (o *UserDeleteOptions) Run(ctx context.Context) error {
 			shared = append(shared, ws)
 		}
 	}
-	if apierrors.IsNotFound(userErr) && len(owned)+len(shared)+len(csrs.Items)+len(sas.Items) == 0 {
+	subject := tenancyv1.Subject{Kind: tenancyv1.UserKind, Name: o.Name}
+	_, _, granted, err := grantedClasses(ctx, a.c, subject)
+	if err != nil {
+		return fmt.Errorf("read the grants of User %s: %w", o.Name, err)
+	}
+	if !granted {
+		// A grant's ClusterRole may be gone while its bindings stay.
+		creator, _ := grantNames(subject)
+		err := a.c.Get(ctx, client.ObjectKey{Name: creator}, &rbacv1.ClusterRoleBinding{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("read the grants of User %s: %w", o.Name, err)
+		}
+		granted = err == nil
+	}
+	if apierrors.IsNotFound(userErr) && len(owned)+len(shared)+len(csrs.Items)+len(sas.Items) == 0 && !granted {
 		return fmt.Errorf("user %q not found ('%s user list' lists users)", o.Name, o.root)
 	}
 
@@ -130,7 +146,7 @@ func (o *UserDeleteOptions) Run(ctx context.Context) error {
 			fmt.Fprintf(out, "Workspace %s kept without an owner\n", ws.Name)
 			continue
 		}
-		if err := a.c.Delete(ctx, &ws); err != nil && !apierrors.IsNotFound(err) {
+		if err := a.c.Delete(ctx, &ws, client.Preconditions{UID: &ws.UID}); err != nil && !apierrors.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("delete Workspace %s: %w", ws.Name, err))
 			continue
 		}
@@ -151,6 +167,16 @@ func (o *UserDeleteOptions) Run(ctx context.Context) error {
 			continue
 		}
 		fmt.Fprintf(out, "ServiceAccount %s/%s deleted\n", sa.Namespace, sa.Name)
+	}
+	// Grants name the user: they go before the User (its owner references
+	// would have garbage collection delete them, but not before the wait
+	// below, and not for grants made before the User was).
+	if granted {
+		if _, err := deleteGrant(ctx, a.c, subject); err != nil {
+			errs = append(errs, fmt.Errorf("delete the create-workspaces grant of User %s: %w", o.Name, err))
+		} else {
+			fmt.Fprintf(out, "Grant create-workspaces of User %s revoked\n", o.Name)
+		}
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("user %s is only partly deleted (run the command again): %w", o.Name, errors.Join(errs...))

@@ -39,8 +39,9 @@ func newUserDisableCommand(streams genericiooptions.IOStreams, disable bool) *co
 		Long: short + `.
 
 A disabled user keeps their User, workspaces and credentials, but the
-controller removes every binding naming them, so each of their credentials
-is refused (403) until they are enabled again.`,
+controller removes every binding naming them — their workspaces' and their
+self-serve grant's — so each of their credentials is refused (403) until
+they are enabled again.`,
 		Args: userNameArg(verb),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Name, o.root = args[0], userRootName(cmd)
@@ -101,6 +102,25 @@ func (o *UserDisableOptions) Run(ctx context.Context) error {
 	}
 	fmt.Fprintf(out, "User %s %s\n", o.Name, verb)
 
+	// Groups are left out of the checks: bindings of the user's groups are
+	// not Tenancy's to withdraw.
+	_, _, granted, err := grantedClasses(ctx, a.c, tenancyv1.Subject{Kind: tenancyv1.UserKind, Name: o.Name})
+	if err != nil {
+		return fmt.Errorf("read the grants of User %s: %w", o.Name, err)
+	}
+	if granted {
+		for _, id := range userIdentities(u) {
+			id.groups = nil
+			if err := userWaitCreateWorkspaces(ctx, a.cs, id, !o.Disable, o.Wait); err != nil {
+				return err
+			}
+		}
+		if o.Disable {
+			fmt.Fprintf(out, "User %s's grant to create workspaces is suspended\n", o.Name)
+		} else {
+			fmt.Fprintf(out, "User %s may create workspaces again\n", o.Name)
+		}
+	}
 	list := &tenancyv1.WorkspaceList{}
 	if err := a.c.List(ctx, list); err != nil {
 		return fmt.Errorf("list Workspaces: %w", err)

@@ -20,6 +20,7 @@ type UserKubeconfigOptions struct {
 	streams genericiooptions.IOStreams
 	kube    *genericclioptions.ConfigFlags
 	cred    userCredentialFlags
+	groups  userGroupFlags
 
 	Name      string
 	Namespace string
@@ -53,6 +54,7 @@ write a kubeconfig whose context uses the workspace the user owns (or
 	f.StringVarP(&o.Namespace, "namespace", "n", "", "namespace of the kubeconfig's context; default the workspace the user owns")
 	f.DurationVar(&o.Wait, "wait", time.Minute, "how long to wait until the new credential may use the workspace")
 	o.cred.addFlags(f)
+	o.groups.addFlags(f)
 	return cmd
 }
 
@@ -79,6 +81,15 @@ func (o *UserKubeconfigOptions) Run(ctx context.Context) (err error) {
 			return fmt.Errorf("user %q not found: create it with '%s user add %s'", o.Name, o.root, o.Name)
 		}
 		return fmt.Errorf("read User %s: %w", o.Name, userAPIError(err))
+	}
+	if tenancyv1.CredentialKind(o.cred.Kind) == tenancyv1.CredentialCert {
+		// The certificate carries the groups: check them as they are now.
+		if err := o.groups.validate(u.Spec.Groups); err != nil {
+			return err
+		}
+		if err := userCheckGroups(ctx, a.c, u.Spec.Groups, o.groups.AllowPrivileged); err != nil {
+			return err
+		}
 	}
 	list := &tenancyv1.WorkspaceList{}
 	if err := a.c.List(ctx, list); err != nil {

@@ -72,8 +72,14 @@ func (o *WorkspaceDeleteOptions) Run(ctx context.Context) error {
 	var errs []error
 	var deleted []string
 	for _, name := range o.Names {
+		// Delete the workspace the user named as it is now, never one
+		// created again under that name meanwhile.
 		ws := &tenancyv1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: name}}
-		if err := c.Delete(ctx, ws); err != nil {
+		var opts []client.DeleteOption
+		if err := c.Get(ctx, client.ObjectKey{Name: name}, ws); err == nil {
+			opts = append(opts, client.Preconditions{UID: &ws.UID})
+		}
+		if err := c.Delete(ctx, ws, opts...); err != nil {
 			errs = append(errs, explain(ctx, c, err))
 			continue
 		}

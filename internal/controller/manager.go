@@ -4,9 +4,11 @@ package controller
 
 import (
 	"fmt"
+	"reflect"
 	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -22,6 +24,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
+	"github.com/tenancy-dev/tenancy/internal/controller/user"
 	"github.com/tenancy-dev/tenancy/internal/controller/workspace"
 )
 
@@ -41,8 +44,24 @@ type Options struct {
 	ProbeAddr       string // "0" turns probes off
 	LeaderElection  bool
 	LeaderNamespace string
-	IstioUserHeader string
+	// LeaseDuration, RenewDeadline and RetryPeriod tune leader election
+	// (controller-runtime's defaults, 15s, 10s and 2s, when zero).
+	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
+	IstioUserHeader                           string
+	// IstioGatewayPrincipals may set IstioUserHeader (the ingress
+	// gateway's mesh identity); workspace.DefaultGatewayPrincipal when empty.
+	IstioGatewayPrincipals []string
 }
+
+// LeaderElectionID names the Lease of leader election.
+const LeaderElectionID = "tenancy-controller.tenancy.dev"
+
+// Leader election takes a Lease in the namespace given by
+// --leader-election-namespace (kube-system by default, where this Role is):
+// any Lease may be created there, but only Tenancy's own read and written.
+// +kubebuilder:rbac:groups=coordination.k8s.io,namespace=kube-system,resources=leases,verbs=create
+// +kubebuilder:rbac:groups=coordination.k8s.io,namespace=kube-system,resources=leases,resourceNames=tenancy-controller.tenancy.dev,verbs=get;list;watch;update;patch;delete
+// +kubebuilder:rbac:groups="",namespace=kube-system,resources=events,verbs=create;patch
 
 // NewManager returns a manager running the workspace controller.
 func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
@@ -53,13 +72,19 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  Scheme(),
-		Cache:                   cache.Options{ByObject: byObject, DefaultTransform: slimManagedFields},
+		Cache:                   cache.Options{ByObject: byObject, DefaultTransform: transform},
 		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
 		HealthProbeBindAddress:  o.ProbeAddr,
 		LeaderElection:          o.LeaderElection,
-		LeaderElectionID:        "tenancy-controller.tenancy.dev",
+		LeaderElectionID:        LeaderElectionID,
 		LeaderElectionNamespace: o.LeaderNamespace,
-		GracefulShutdownTimeout: ptr.To(10 * time.Second),
+		// The manager exits once its context ends, so a stopping leader
+		// may hand over at once instead of after a lease duration.
+		LeaderElectionReleaseOnCancel: true,
+		LeaseDuration:                 nonZero(o.LeaseDuration),
+		RenewDeadline:                 nonZero(o.RenewDeadline),
+		RetryPeriod:                   nonZero(o.RetryPeriod),
+		GracefulShutdownTimeout:       ptr.To(10 * time.Second),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create controller manager: %w", err)
@@ -70,10 +95,14 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	}
 	r := workspace.New(mgr.GetClient(), mgr.GetAPIReader(),
 		workspace.WithConcurrency(o.Concurrency),
-		workspace.WithIstio(workspace.NewDiscoveryIstio(disc, time.Minute), o.IstioUserHeader),
+		workspace.WithIstio(workspace.NewDiscoveryIstio(disc, time.Minute), o.IstioUserHeader, o.IstioGatewayPrincipals...),
+		workspace.WithMutatingPolicies(workspace.NewDiscoveryMutatingPolicies(disc, 10*time.Minute)),
 	)
 	if err := r.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("set up workspace controller: %w", err)
+	}
+	if err := user.SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("set up user grants controller: %w", err)
 	}
 	if o.ProbeAddr != "0" {
 		if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
@@ -86,16 +115,60 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	return mgr, nil
 }
 
-// slimManagedFields drops the field sets from cached objects' managed
-// fields, most of an object's size: the controller reads only who wrote an
-// object (manager and subresource), never which fields.
-func slimManagedFields(obj any) (any, error) {
-	if o, ok := obj.(metav1.Object); ok {
-		mfs := o.GetManagedFields()
-		for i := range mfs {
-			mfs[i].FieldsV1 = nil
-		}
-		o.SetManagedFields(mfs)
+// nonZero is d, or nil (the default) when d is zero.
+func nonZero(d time.Duration) *time.Duration {
+	if d == 0 {
+		return nil
 	}
+	return &d
+}
+
+// transform shrinks what the cache keeps of each object.
+//
+// A namespaced object whose workspace label names another workspace than
+// its namespace was not made by Tenancy (whose objects always live in their
+// workspace's namespace): anybody who administers a namespace can create
+// such objects by the thousand. It is kept as a bare stub — name,
+// namespace, UID and resourceVersion, no labels or owner references — so
+// it costs next to no memory, no label-selected list (pruning) sees it, and
+// no event of it reaches a workspace.
+//
+// Of every other object the field sets of its managed fields are dropped,
+// most of an object's size: the controller reads only who wrote an object
+// (manager and subresource), never which fields.
+func transform(obj any) (any, error) {
+	o, ok := obj.(metav1.Object)
+	if !ok {
+		return obj, nil
+	}
+	if ns := o.GetNamespace(); ns != "" && o.GetLabels()[tenancyv1.LabelWorkspace] != ns {
+		if stub, ok := stubOf(obj); ok {
+			return stub, nil
+		}
+	}
+	mfs := o.GetManagedFields()
+	for i := range mfs {
+		mfs[i].FieldsV1 = nil
+	}
+	o.SetManagedFields(mfs)
 	return obj, nil
+}
+
+// stubOf returns an empty object of obj's type carrying only its identity.
+func stubOf(obj any) (any, bool) {
+	ro, ok := obj.(runtime.Object)
+	if !ok {
+		return nil, false
+	}
+	src := obj.(metav1.Object)
+	out, err := meta.Accessor(reflect.New(reflect.TypeOf(ro).Elem()).Interface())
+	if err != nil {
+		return nil, false
+	}
+	out.SetName(src.GetName())
+	out.SetNamespace(src.GetNamespace())
+	out.SetUID(src.GetUID())
+	out.SetResourceVersion(src.GetResourceVersion())
+	out.SetCreationTimestamp(src.GetCreationTimestamp())
+	return out, true
 }

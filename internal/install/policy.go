@@ -73,6 +73,10 @@ func SelfServe(ctx context.Context, c client.Client) error {
 func SelfServeObjects() []runtime.ApplyConfiguration {
 	return []runtime.ApplyConfiguration{
 		creatorRole(), adminRole(), selfServePolicy(), selfServeBinding(),
+		reservedNamesPolicy(), paramBinding(ReservedNamesPolicy, admissionv1ac.ParamRef().
+			WithName(ReservedNamesConfigMap).WithNamespace(SystemNamespace).
+			WithParameterNotFoundAction(admissionregistrationv1.AllowAction)),
+		classNamesPolicy(), paramBinding(ClassNamesPolicy, allParams()),
 	}
 }
 
@@ -84,6 +88,10 @@ func describeApply(ac runtime.ApplyConfiguration) string {
 		return "ValidatingAdmissionPolicy " + *o.Name
 	case *admissionv1ac.ValidatingAdmissionPolicyBindingApplyConfiguration:
 		return "ValidatingAdmissionPolicyBinding " + *o.Name
+	case *admissionv1ac.MutatingAdmissionPolicyApplyConfiguration:
+		return "MutatingAdmissionPolicy " + *o.Name
+	case *admissionv1ac.MutatingAdmissionPolicyBindingApplyConfiguration:
+		return "MutatingAdmissionPolicyBinding " + *o.Name
 	}
 	return fmt.Sprintf("%T", ac)
 }
@@ -189,9 +197,9 @@ func selfServePolicy() *admissionv1ac.ValidatingAdmissionPolicyApplyConfiguratio
 				WithName("not-a-tenancy-admin").
 				WithExpression(fmt.Sprintf("!authorizer.group('%s').resource('workspaces').check('%s').allowed()", group, VerbManage))).
 			WithVariables(
-				v("ownsOld", "!("+isCreate+") && has(oldObject.spec) && has(oldObject.spec.owner) && ("+
-					"(oldObject.spec.owner.kind == 'User' && oldObject.spec.owner.name == request.userInfo.username) || "+
-					"(oldObject.spec.owner.kind == 'Group' && has(request.userInfo.groups) && oldObject.spec.owner.name in request.userInfo.groups))"),
+				v("ownsOld", "!("+isCreate+") && has(oldObject.spec) && has(oldObject.spec.owner) && "+isRequester("oldObject.spec.owner")),
+				v("adminOfOld", isUpdate+" && has(oldObject.spec) && has(oldObject.spec.contributors) && "+
+					"oldObject.spec.contributors.exists(c, c.role == 'admin' && "+isRequester("c")+")"),
 				v("oldOwner", "!("+isCreate+") && has(oldObject.spec) && has(oldObject.spec.owner) ? "+ownerDesc("oldObject")+" : 'nobody'"),
 				v("requestedAdminFields", requestedAdminFields()),
 				v("changedFields", changedFields()),
@@ -219,8 +227,8 @@ func selfServePolicy() *admissionv1ac.ValidatingAdmissionPolicyApplyConfiguratio
 						"': the WorkspaceClass decides ' + (size(variables.requestedAdminFields) == 1 ? 'it' : 'them') + '; remove ' + "+
 						"(size(variables.requestedAdminFields) == 1 ? 'it' : 'them') + ', or choose another class'"),
 				rule(metav1.StatusReasonForbidden,
-					isCreate+" || variables.ownsOld",
-					"you may change or delete only workspaces you own; ask the owner or a Tenancy admin",
+					isCreate+" || variables.ownsOld || variables.adminOfOld",
+					"you may change or delete only workspaces you own (an admin contributor may change spec.contributors); ask the owner or a Tenancy admin",
 					"'you may ' + (request.operation == 'DELETE' ? 'delete' : 'change') + ' only workspaces you own: ' + "+
 						"(has(request.name) ? request.name : 'this workspace') + ' is owned by ' + variables.oldOwner + '; ask its owner or a Tenancy admin'"),
 				rule(metav1.StatusReasonForbidden,
@@ -229,10 +237,97 @@ func selfServePolicy() *admissionv1ac.ValidatingAdmissionPolicyApplyConfiguratio
 					"'only a Tenancy admin may change ' + variables.changedFields.map(f, 'spec.' + f).join(', ') + "+
 						"' of a workspace; you may change spec.contributors to share it: keep the other fields as they are'"),
 				rule(metav1.StatusReasonForbidden,
+					"!("+isCreate+") || !has(object.metadata.finalizers) || object.metadata.finalizers.all(f, f == '"+tenancyv1.Finalizer+"')",
+					"you may not set metadata.finalizers on a workspace: a finalizer of yours would keep it from being deleted; remove them",
+					""),
+				rule(metav1.StatusReasonForbidden,
+					"request.operation == 'DELETE' || !has(object.metadata.ownerReferences) || size(object.metadata.ownerReferences) == 0 || "+
+						"("+isUpdate+" && has(oldObject.metadata.ownerReferences) && object.metadata.ownerReferences == oldObject.metadata.ownerReferences)",
+					"you may not set metadata.ownerReferences on a workspace: garbage collection would delete it with its owner; remove them",
+					""),
+				rule(metav1.StatusReasonForbidden,
+					"!("+isCreate+") || !object.metadata.name.matches('"+globRegex(ReservedNamePatterns)+"')",
+					"this name is reserved for the cluster and its add-ons: choose another workspace name",
+					"!("+isCreate+") ? '' : 'the name ' + object.metadata.name + ' is reserved for the cluster and its add-ons (it matches one of "+
+						strings.Join(ReservedNamePatterns, ", ")+"): choose another workspace name'"),
+				rule(metav1.StatusReasonForbidden,
+					createdByUnchanged(),
+					"metadata.annotations[\""+tenancyv1.AnnotationCreatedBy+"\"] is set by the API server to whoever created the workspace: do not set or change it",
+					""),
+				rule(metav1.StatusReasonForbidden,
 					"!("+isUpdate+") || (has(object.metadata.finalizers) ? object.metadata.finalizers : []) == (has(oldObject.metadata.finalizers) ? oldObject.metadata.finalizers : [])",
 					"only Tenancy may change metadata.finalizers: its finalizer "+tenancyv1.Finalizer+" removes what the workspace created; to remove the workspace, delete it",
 					""),
 			))
+}
+
+// isRequester is a CEL test that subject (a CEL expression of a Subject)
+// is the requester: their user name, one of their groups, or their
+// ServiceAccount.
+func isRequester(subject string) string {
+	return fmt.Sprintf("((%[1]s.kind == 'User' && %[1]s.name == request.userInfo.username) || "+
+		"(%[1]s.kind == 'Group' && has(request.userInfo.groups) && %[1]s.name in request.userInfo.groups) || "+
+		"(%[1]s.kind == 'ServiceAccount' && has(%[1]s.namespace) && 'system:serviceaccount:' + %[1]s.namespace + ':' + %[1]s.name == request.userInfo.username))", subject)
+}
+
+// createdByUnchanged: on CREATE the creator annotation, if any, names the
+// requester (MutatingAdmissionPolicy tenancy-workspace-defaults sets it;
+// without it, a client may set only its own name); on UPDATE it is kept.
+func createdByUnchanged() string {
+	a := tenancyv1.AnnotationCreatedBy
+	get := func(obj string) string {
+		return fmt.Sprintf("(has(%[1]s.metadata.annotations) && '%[2]s' in %[1]s.metadata.annotations ? %[1]s.metadata.annotations['%[2]s'] : '')", obj, a)
+	}
+	return fmt.Sprintf("request.operation == 'DELETE' || (%s ? %s == '' || %s == request.userInfo.username : %s == %s)",
+		isCreate, get("object"), get("object"), get("object"), get("oldObject"))
+}
+
+// reservedNamesPolicy refuses self-serve workspaces named as in the
+// ConfigMap tenancy-system/tenancy-reserved-names: the admin's additions
+// to ReservedNamePatterns, key "names", comma- or newline-separated, '*'
+// matching any run of characters. Without the ConfigMap it does nothing.
+func reservedNamesPolicy() *admissionv1ac.ValidatingAdmissionPolicyApplyConfiguration {
+	names := "(has(params.data) && 'names' in params.data ? params.data['names'].replace('\\n', ',').split(',').map(p, p.trim()).filter(p, p != '') : [])"
+	re := "'^' + p.replace('.', '\\\\.').replace('*', '.*') + '$'"
+	return admissionv1ac.ValidatingAdmissionPolicy(ReservedNamesPolicy).WithLabels(managedLabels()).WithSpec(
+		admissionv1ac.ValidatingAdmissionPolicySpec().
+			WithFailurePolicy(admissionregistrationv1.Fail).
+			WithParamKind(admissionv1ac.ParamKind().WithAPIVersion("v1").WithKind("ConfigMap")).
+			WithMatchConstraints(workspacesRule(admissionregistrationv1.Create)).
+			WithMatchConditions(notAdmin()).
+			WithVariables(admissionv1ac.Variable().WithName("matched").
+				WithExpression(names + ".filter(p, object.metadata.name.matches(" + re + "))")).
+			WithValidations(admissionv1ac.Validation().WithExpression("size(variables.matched) == 0").
+				WithReason(metav1.StatusReasonForbidden).
+				WithMessage("this workspace name is reserved by the cluster's admin: choose another").
+				WithMessageExpression("'the name ' + object.metadata.name + ' is reserved by the cluster admin (it matches ' + variables.matched.join(', ') + ' in ConfigMap " +
+					SystemNamespace + "/" + ReservedNamesConfigMap + "): choose another workspace name'")))
+}
+
+// classNamesPolicy holds self-serve workspaces to their class's
+// spec.workspaceNamePattern. Every class is a parameter; the check bites
+// only for the workspace's own class (set by then, the default class
+// being filled in at admission before validation).
+func classNamesPolicy() *admissionv1ac.ValidatingAdmissionPolicyApplyConfiguration {
+	return admissionv1ac.ValidatingAdmissionPolicy(ClassNamesPolicy).WithLabels(managedLabels()).WithSpec(
+		admissionv1ac.ValidatingAdmissionPolicySpec().
+			WithFailurePolicy(admissionregistrationv1.Fail).
+			WithParamKind(admissionv1ac.ParamKind().WithAPIVersion(tenancyv1.GroupVersion.String()).WithKind("WorkspaceClass")).
+			WithMatchConstraints(workspacesRule(admissionregistrationv1.Create)).
+			WithMatchConditions(notAdmin()).
+			WithValidations(admissionv1ac.Validation().
+				WithExpression("!has(object.spec) || !has(object.spec.class) || object.spec.class != params.metadata.name || " +
+					"!has(params.spec) || !has(params.spec.workspaceNamePattern) || params.spec.workspaceNamePattern == '' || " +
+					"object.metadata.name.matches(params.spec.workspaceNamePattern)").
+				WithReason(metav1.StatusReasonForbidden).
+				WithMessage("the workspace name does not match its class's spec.workspaceNamePattern").
+				WithMessageExpression("'the name ' + object.metadata.name + ' does not match ' + params.spec.workspaceNamePattern + ', the names WorkspaceClass ' + params.metadata.name + ' allows: choose a name that does'")))
+}
+
+func paramBinding(policy string, params *admissionv1ac.ParamRefApplyConfiguration) *admissionv1ac.ValidatingAdmissionPolicyBindingApplyConfiguration {
+	return admissionv1ac.ValidatingAdmissionPolicyBinding(policy).WithLabels(managedLabels()).WithSpec(
+		admissionv1ac.ValidatingAdmissionPolicyBindingSpec().WithPolicyName(policy).WithParamRef(params).
+			WithValidationActions(admissionregistrationv1.Deny))
 }
 
 func selfServeBinding() *admissionv1ac.ValidatingAdmissionPolicyBindingApplyConfiguration {

@@ -47,8 +47,8 @@ func decode[T any](t *testing.T, ac runtime.ApplyConfiguration) *T {
 
 func TestSelfServeObjectsDecode(t *testing.T) {
 	objs := SelfServeObjects()
-	if len(objs) != 4 {
-		t.Fatalf("got %d objects, want 4", len(objs))
+	if len(objs) != 8 {
+		t.Fatalf("got %d objects, want 8", len(objs))
 	}
 	creator := decode[rbacv1.ClusterRole](t, objs[0])
 	if creator.Name != CreatorRole || creator.Labels[tenancyv1.LabelManagedBy] != tenancyv1.ManagedByValue {
@@ -270,6 +270,56 @@ func TestSelfServePolicy(t *testing.T) {
 		},
 		"admin deletes anyone's": {
 			user: "root", op: admission.Delete, old: bobs.Obj(),
+		},
+		"create with a foreign finalizer": {
+			user: "jane", op: admission.Create, obj: func() *tenancyv1.Workspace {
+				ws := mine.Obj()
+				ws.Finalizers = []string{tenancyv1.Finalizer, "example.com/never"}
+				return ws
+			}(),
+			wantDenied: "you may not set metadata.finalizers",
+		},
+		"create with Tenancy's finalizer (set at admission)": {
+			user: "jane", op: admission.Create, obj: withFinalizer(mine.Obj()),
+		},
+		"create with an owner reference": {
+			user: "jane", op: admission.Create, obj: func() *tenancyv1.Workspace {
+				ws := mine.Obj()
+				ws.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "ConfigMap", Name: "x", UID: "1"}}
+				return ws
+			}(),
+			wantDenied: "you may not set metadata.ownerReferences",
+		},
+		"create a reserved name": {
+			user: "jane", op: admission.Create, obj: testutil.Workspace("knative-serving").Owner("jane").Class("standard").Obj(),
+			wantDenied: "the name knative-serving is reserved for the cluster and its add-ons",
+		},
+		"admin creates a reserved name": {
+			user: "root", op: admission.Create, obj: testutil.Workspace("monitoring").Owner("bob").Class("standard").Obj(),
+		},
+		"create with a forged creator": {
+			user: "jane", op: admission.Create, obj: func() *tenancyv1.Workspace {
+				ws := mine.Obj()
+				ws.Annotations = map[string]string{tenancyv1.AnnotationCreatedBy: "bob"}
+				return ws
+			}(),
+			wantDenied: "is set by the API server to whoever created the workspace",
+		},
+		"admin contributor shares": {
+			user: "jane", op: admission.Update,
+			old: testutil.Workspace("bob-ml").Owner("bob").Class("standard").Contributor(testutil.User("jane"), tenancyv1.RoleAdmin).Obj(),
+			obj: testutil.Workspace("bob-ml").Owner("bob").Class("standard").Contributor(testutil.User("jane"), tenancyv1.RoleAdmin).Contributor(testutil.User("carl"), tenancyv1.RoleView).Obj(),
+		},
+		"edit contributor may not share": {
+			user: "jane", op: admission.Update,
+			old:        testutil.Workspace("bob-ml").Owner("bob").Class("standard").Contributor(testutil.User("jane"), tenancyv1.RoleEdit).Obj(),
+			obj:        testutil.Workspace("bob-ml").Owner("bob").Class("standard").Contributor(testutil.User("jane"), tenancyv1.RoleAdmin).Obj(),
+			wantDenied: "you may change only workspaces you own",
+		},
+		"admin contributor may not delete": {
+			user: "jane", op: admission.Delete,
+			old:        testutil.Workspace("bob-ml").Owner("bob").Class("standard").Contributor(testutil.User("jane"), tenancyv1.RoleAdmin).Obj(),
+			wantDenied: "you may delete only workspaces you own",
 		},
 	}
 	gvk := tenancyv1.GroupVersion.WithKind("Workspace")

@@ -40,8 +40,10 @@ type ports struct {
 }
 
 func etcdArgs(l layout, p ports, unsafeNoFsync bool) []string {
-	client := "http://127.0.0.1:" + strconv.Itoa(p.EtcdClient)
-	peer := "http://127.0.0.1:" + strconv.Itoa(p.EtcdPeer)
+	client := "https://127.0.0.1:" + strconv.Itoa(p.EtcdClient)
+	peer := "https://127.0.0.1:" + strconv.Itoa(p.EtcdPeer)
+	// Client and peer traffic are TLS with client certificates from the
+	// cluster CA: nothing on this machine reads or writes etcd without one.
 	args := []string{
 		"--name=localcluster",
 		"--data-dir=" + l.etcdData(),
@@ -51,6 +53,14 @@ func etcdArgs(l layout, p ports, unsafeNoFsync bool) []string {
 		"--initial-advertise-peer-urls=" + peer,
 		"--initial-cluster=localcluster=" + peer,
 		"--initial-cluster-state=new",
+		"--cert-file=" + l.pki("etcd-server.crt"),
+		"--key-file=" + l.pki("etcd-server.key"),
+		"--client-cert-auth=true",
+		"--trusted-ca-file=" + l.pki("ca.crt"),
+		"--peer-cert-file=" + l.pki("etcd-server.crt"),
+		"--peer-key-file=" + l.pki("etcd-server.key"),
+		"--peer-client-cert-auth=true",
+		"--peer-trusted-ca-file=" + l.pki("ca.crt"),
 		"--log-level=warn",
 	}
 	if unsafeNoFsync {
@@ -62,7 +72,10 @@ func etcdArgs(l layout, p ports, unsafeNoFsync bool) []string {
 // apiServerArgs are kube-apiserver's flags (as of v1.36).
 func apiServerArgs(l layout, p ports) []string {
 	return []string{
-		"--etcd-servers=http://127.0.0.1:" + strconv.Itoa(p.EtcdClient),
+		"--etcd-servers=https://127.0.0.1:" + strconv.Itoa(p.EtcdClient),
+		"--etcd-cafile=" + l.pki("ca.crt"),
+		"--etcd-certfile=" + l.pki("apiserver-etcd-client.crt"),
+		"--etcd-keyfile=" + l.pki("apiserver-etcd-client.key"),
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
 		"--secure-port=" + strconv.Itoa(p.APIServer),
@@ -74,8 +87,16 @@ func apiServerArgs(l layout, p ports) []string {
 		"--service-account-issuer=https://kubernetes.default.svc",
 		"--authorization-mode=RBAC",
 		// In addition to the default plugins: node pools are expressed as
-		// namespace annotations these two enforce.
-		"--enable-admission-plugins=PodNodeSelector,PodTolerationRestriction",
+		// namespace annotations the first two enforce; the third makes pods
+		// that ask for GPUs tolerate the GPU nodes' taint, as on GKE.
+		"--enable-admission-plugins=PodNodeSelector,PodTolerationRestriction,ExtendedResourceToleration",
+		// logs, exec, port-forward: the API server calls the nodes' kubelet
+		// API over TLS (verified against the cluster CA) as a client
+		// certificate the nodes authorize.
+		"--kubelet-client-certificate=" + l.pki("apiserver-kubelet-client.crt"),
+		"--kubelet-client-key=" + l.pki("apiserver-kubelet-client.key"),
+		"--kubelet-certificate-authority=" + l.pki("ca.crt"),
+		"--kubelet-preferred-address-types=InternalIP",
 		"--service-cluster-ip-range=" + ServiceCIDR,
 		"--allow-privileged=true",
 		// The "kubernetes" Service would get 127.0.0.1 as its endpoint,

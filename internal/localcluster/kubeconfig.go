@@ -69,6 +69,27 @@ func (c *Cluster) writePKI() error {
 	if err := writeFileAtomic(l.pki("apiserver.key"), serving.KeyPEM, 0o600); err != nil {
 		return err
 	}
+	// etcd serves (and talks to its peer) with one certificate and accepts
+	// only clients with a certificate of the CA; the API server is one.
+	for name, spec := range map[string]certSpec{
+		"etcd-server":           {CommonName: "etcd", DNSNames: []string{"localhost"}, IPs: []net.IP{net.ParseIP("127.0.0.1")}, Both: true},
+		"apiserver-etcd-client": {CommonName: "kube-apiserver-etcd-client"},
+		// The API server's identity towards the nodes' kubelet API; the
+		// nodes ask the API server (SubjectAccessReview) whether it may.
+		"apiserver-kubelet-client": {CommonName: "kube-apiserver-kubelet-client", Organization: []string{"system:masters"}},
+		"etcd-healthcheck-client":  {CommonName: "etcd-healthcheck-client"},
+	} {
+		kp, err := ca.issue(spec, now)
+		if err != nil {
+			return fmt.Errorf("issue %s certificate: %w", name, err)
+		}
+		if err := writeFileAtomic(l.pki(name+".crt"), kp.CertPEM, 0o644); err != nil {
+			return err
+		}
+		if err := writeFileAtomic(l.pki(name+".key"), kp.KeyPEM, 0o600); err != nil {
+			return err
+		}
+	}
 	c.admin, err = ca.issue(componentIdentities["admin"], now)
 	return err
 }

@@ -19,6 +19,8 @@ package localcluster
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,6 +29,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -61,6 +64,15 @@ type Options struct {
 	// Nodes are simulated by kwok; with none, kwok is not started. Nodes
 	// carrying the kwok annotation but not listed here are deleted.
 	Nodes []Node
+	// ProcessNodes really run pods: each container's command and args as
+	// local processes (see package procnode), with logs, exec, cp,
+	// port-forward, GPUs and volumes. With any, the storage provisioner
+	// and its default StorageClass run too. Process nodes of an earlier
+	// start not listed here are deleted.
+	ProcessNodes []Node
+	// NodeIPPrefix makes process node N's address (N from 1):
+	// NodeIPPrefix+N; "" means DefaultNodeIPPrefix, "127.0.1.".
+	NodeIPPrefix string
 	// StopGracePeriod is how long Stop waits after SIGTERM before SIGKILL;
 	// 0 means 5s.
 	StopGracePeriod time.Duration
@@ -89,6 +101,8 @@ type Cluster struct {
 	unlock   func()
 	failed   chan error
 	progress io.Writer
+
+	proc *procNodes // the process nodes and the provisioner, if any
 
 	mu         sync.Mutex
 	procs      []*process // in start order
@@ -129,7 +143,7 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	if o.StopGracePeriod == 0 {
 		o.StopGracePeriod = 5 * time.Second
 	}
-	if err := validateNodes(o.Nodes); err != nil {
+	if err := validateNodes(slices.Concat(o.Nodes, o.ProcessNodes)); err != nil {
 		return nil, err
 	}
 	if err := EnsureBinaries(ctx, o.BinDir, o.Progress); err != nil {
@@ -199,7 +213,7 @@ func resetDataDir(l layout) error {
 	var errs []error
 	for _, e := range entries {
 		n := e.Name()
-		if n == "pki" || n == "etcd" || n == "logs" || n == "kwok" || n == "flexvolume" || n == "state.json" || strings.HasSuffix(n, ".kubeconfig") {
+		if n == "pki" || n == "etcd" || n == "logs" || n == "kwok" || n == "flexvolume" || n == "nodes" || n == "volumes" || n == "state.json" || strings.HasSuffix(n, ".kubeconfig") {
 			errs = append(errs, os.RemoveAll(filepath.Join(l.dir, n)))
 		}
 	}
@@ -222,7 +236,7 @@ func (c *Cluster) start(ctx context.Context) error {
 			return err
 		}
 		err = waitFor(ctx, p, "to be healthy", func(ctx context.Context) (bool, error) {
-			return etcdHealthy(ctx, c.ports.EtcdClient), nil
+			return c.etcdHealthy(ctx), nil
 		})
 		if err == nil {
 			break
@@ -293,7 +307,12 @@ func (c *Cluster) start(ctx context.Context) error {
 		return err
 	}
 	if len(o.Nodes) > 0 {
-		return c.startNodes(ctx, cs)
+		if err := c.startNodes(ctx, cs); err != nil {
+			return err
+		}
+	}
+	if len(o.ProcessNodes) > 0 {
+		return c.startProcessNodes(ctx, cs)
 	}
 	return nil
 }
@@ -316,14 +335,21 @@ func portFree(port int) bool {
 	return true
 }
 
-func etcdHealthy(ctx context.Context, port int) bool {
+// etcdHealthy asks etcd's /health over TLS with a client certificate (etcd
+// accepts no other client).
+func (c *Cluster) etcdHealthy(ctx context.Context) bool {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:"+strconv.Itoa(port)+"/health", nil)
+	hc, err := c.etcdHTTPClient()
 	if err != nil {
 		return false
 	}
-	resp, err := http.DefaultClient.Do(req)
+	defer hc.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.EtcdURL()+"/health", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return false
 	}
@@ -332,6 +358,24 @@ func etcdHealthy(ctx context.Context, port int) bool {
 		Health string `json:"health"`
 	}
 	return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&h) == nil && h.Health == "true"
+}
+
+// EtcdURL is etcd's client URL (TLS; it requires a client certificate of
+// the cluster CA).
+func (c *Cluster) EtcdURL() string { return "https://127.0.0.1:" + strconv.Itoa(c.ports.EtcdClient) }
+
+// etcdHTTPClient is an HTTP client trusting the cluster CA and presenting
+// the health-check client certificate.
+func (c *Cluster) etcdHTTPClient() (*http.Client, error) {
+	cert, err := tls.LoadX509KeyPair(c.layout.pki("etcd-healthcheck-client.crt"), c.layout.pki("etcd-healthcheck-client.key"))
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(c.ca.certPEM)
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{
+		RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12,
+	}}}, nil
 }
 
 // waitFor polls cond until it is true, p exits, or ctx is done. Errors name
@@ -409,6 +453,21 @@ func (c *Cluster) watch() {
 	procs := c.procs
 	c.mu.Unlock()
 	exited := make(chan *process, len(procs))
+	nodeFailed := make(chan error, 1)
+	if c.proc != nil {
+		for _, n := range c.proc.nodes {
+			go func() {
+				select {
+				case <-n.Done():
+					select {
+					case nodeFailed <- fmt.Errorf("process node agent stopped: %v (log: %s)", n.Err(), c.layout.log("node-*")):
+					default:
+					}
+				case <-c.stopping:
+				}
+			}()
+		}
+	}
 	for _, p := range procs {
 		go func() {
 			select {
@@ -422,6 +481,10 @@ func (c *Cluster) watch() {
 	case p := <-exited:
 		if !c.isStopping() {
 			c.failed <- p.failure("exited unexpectedly")
+		}
+	case err := <-nodeFailed:
+		if !c.isStopping() {
+			c.failed <- err
 		}
 	case <-c.stopping:
 	}
@@ -458,6 +521,8 @@ func (c *Cluster) Stop() error {
 			}
 		}
 		close(c.stopping)
+		// Pods first, while the API server still takes their status.
+		c.stopProcessNodes(c.opts.StopGracePeriod)
 		c.mu.Lock()
 		procs := c.procs
 		c.mu.Unlock()

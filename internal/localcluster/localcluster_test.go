@@ -6,13 +6,16 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -603,4 +606,63 @@ func processesMentioning(t *testing.T, s string) []string {
 		}
 	}
 	return found
+}
+
+func TestEtcdRefusesClientsWithoutCertificate(t *testing.T) {
+	needCluster(t)
+	url := cluster.EtcdURL()
+	if !strings.HasPrefix(url, "https://") {
+		t.Fatalf("etcd URL %s is not TLS", url)
+	}
+	// Plain HTTP to the client port is not served.
+	plain := "http://" + strings.TrimPrefix(url, "https://") + "/v3/kv/range"
+	if resp, err := http.Post(plain, "application/json", strings.NewReader(`{"key":"AA=="}`)); err == nil {
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Errorf("plain HTTP read of etcd succeeded: %s", body)
+		}
+	}
+	// TLS that trusts the CA but presents no client certificate is refused.
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(cluster.CAData())
+	anon := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := anon.Post(url+"/v3/kv/range", "application/json", strings.NewReader(`{"key":"AA=="}`))
+	if err == nil {
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		t.Fatalf("anonymous TLS read of etcd answered %d: %s", resp.StatusCode, body)
+	}
+	if !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("anonymous TLS read of etcd: %v, want a refusal for want of a certificate", err)
+	}
+}
+
+func TestDeadComponentIsReportedWithItsLog(t *testing.T) {
+	needCluster(t)
+	for _, victim := range []string{"etcd", "kube-apiserver"} {
+		t.Run(victim, func(t *testing.T) {
+			c, err := localcluster.Start(t.Context(), localcluster.Options{DataDir: t.TempDir(), UnsafeNoFsync: true, StopGracePeriod: time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = c.Stop() })
+			for pid, name := range localcluster.PIDs(c) {
+				if name == victim {
+					if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			select {
+			case err := <-c.Failed():
+				log := filepath.Join(c.LogDir(), victim+".log")
+				if !strings.HasPrefix(err.Error(), victim+" ") || !strings.Contains(err.Error(), log) {
+					t.Errorf("Failed() = %v; want it to name %s and its log %s", err, victim, log)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatalf("no failure reported 30s after %s was killed", victim)
+			}
+		})
+	}
 }

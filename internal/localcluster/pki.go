@@ -120,6 +120,7 @@ type certSpec struct {
 	DNSNames     []string
 	IPs          []net.IP
 	Server       bool // serving (else client) certificate
+	Both         bool // serving and client (etcd's peer certificate)
 }
 
 // issue generates a key and a certificate for spec signed by the CA.
@@ -128,9 +129,12 @@ func (ca *authority) issue(spec certSpec, now time.Time) (keyPair, error) {
 	if err != nil {
 		return keyPair{}, err
 	}
-	usage := x509.ExtKeyUsageClientAuth
-	if spec.Server {
-		usage = x509.ExtKeyUsageServerAuth
+	usages := []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	switch {
+	case spec.Both:
+		usages = append(usages, x509.ExtKeyUsageServerAuth)
+	case spec.Server:
+		usages = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: randomSerial(),
@@ -138,7 +142,7 @@ func (ca *authority) issue(spec certSpec, now time.Time) (keyPair, error) {
 		NotBefore:    now.Add(-time.Hour),
 		NotAfter:     now.Add(leafValidity),
 		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
+		ExtKeyUsage:  usages,
 		DNSNames:     spec.DNSNames,
 		IPAddresses:  spec.IPs,
 	}

@@ -25,17 +25,19 @@ func TestComponentArgs(t *testing.T) {
 	}{
 		"etcd": {
 			args: etcdArgs(l, p, true),
-			want: []string{"--data-dir=/d/etcd", "--listen-client-urls=http://127.0.0.1:2379",
-				"--listen-peer-urls=http://127.0.0.1:2380", "--unsafe-no-fsync"},
+			want: []string{"--data-dir=/d/etcd", "--listen-client-urls=https://127.0.0.1:2379",
+				"--listen-peer-urls=https://127.0.0.1:2380", "--unsafe-no-fsync",
+				"--client-cert-auth=true", "--peer-client-cert-auth=true", "--trusted-ca-file=/d/pki/ca.crt"},
 		},
 		"kube-apiserver": {
 			args: apiServerArgs(l, p),
 			want: []string{
-				"--etcd-servers=http://127.0.0.1:2379", "--bind-address=127.0.0.1", "--secure-port=6443",
+				"--etcd-servers=https://127.0.0.1:2379", "--etcd-certfile=/d/pki/apiserver-etcd-client.crt", "--bind-address=127.0.0.1", "--secure-port=6443",
 				"--client-ca-file=/d/pki/ca.crt", "--service-account-key-file=/d/pki/sa.pub",
 				"--service-account-signing-key-file=/d/pki/sa.key",
 				"--service-account-issuer=https://kubernetes.default.svc", "--authorization-mode=RBAC",
-				"--enable-admission-plugins=PodNodeSelector,PodTolerationRestriction",
+				"--enable-admission-plugins=PodNodeSelector,PodTolerationRestriction,ExtendedResourceToleration",
+				"--kubelet-client-certificate=/d/pki/apiserver-kubelet-client.crt",
 				"--service-cluster-ip-range=10.96.0.0/16", "--allow-privileged=true",
 			},
 		},

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,7 +19,9 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
@@ -26,7 +29,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	"sigs.k8s.io/yaml"
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
 	"github.com/tenancy-dev/tenancy/config"
@@ -42,6 +44,11 @@ const ControllerUser = "tenancy-controller"
 type Options struct {
 	// Nodes are simulated kwok nodes; none by default.
 	Nodes []localcluster.Node
+	// ProcessNodes really run pods as local processes (see
+	// localcluster.Options.ProcessNodes), e.g. localcluster.DefaultNodes(2, 1);
+	// none by default. They get loopback addresses of the package's own, so
+	// packages running at once do not collide.
+	ProcessNodes []localcluster.Node
 	// SelfServe installs the self-serve ClusterRoles and admission policy
 	// and waits until the API server enforces it.
 	SelfServe bool
@@ -85,7 +92,11 @@ func Main(m *testing.M, o Options, ready func(*Env)) int {
 		fmt.Println("testenv: -short: skipping tests that need a control plane")
 		return 0
 	}
-	return localcluster.TestMain(m, localcluster.Options{Nodes: o.Nodes}, func(c *localcluster.Cluster) error {
+	lo := localcluster.Options{Nodes: o.Nodes, ProcessNodes: o.ProcessNodes}
+	if len(o.ProcessNodes) > 0 {
+		lo.NodeIPPrefix = fmt.Sprintf("127.%d.1.", 10+rand.IntN(240))
+	}
+	return localcluster.TestMain(m, lo, func(c *localcluster.Cluster) error {
 		e, err := setUp(c, o)
 		if err != nil {
 			return err
@@ -114,6 +125,9 @@ func setUp(c *localcluster.Cluster, o Options) (*Env, error) {
 	}
 	if err := install.CRDs(ctx, e.Admin); err != nil {
 		return nil, fmt.Errorf("install CRDs: %w", err)
+	}
+	if _, err := install.Admission(ctx, e.Admin, c.Config()); err != nil {
+		return nil, fmt.Errorf("install admission policies: %w", err)
 	}
 	if o.SelfServe {
 		if err := install.SelfServe(ctx, e.Admin); err != nil {
@@ -186,23 +200,38 @@ func startController(ctx context.Context, c *localcluster.Cluster, concurrency i
 	return stop, nil
 }
 
-// GrantController creates the controller's ClusterRole (config/rbac) and
-// binds it to user.
+// GrantController creates the controller's ClusterRole and Roles
+// (config/rbac) and binds them to user.
 func GrantController(ctx context.Context, c client.Client, user string) error {
-	role := &rbacv1.ClusterRole{}
-	if err := yaml.UnmarshalStrict(config.ControllerRole, role); err != nil {
-		return fmt.Errorf("decode config/rbac/role.yaml: %w", err)
+	role, roles, err := config.ControllerRoles()
+	if err != nil {
+		return err
 	}
+	subjects := []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: user}}
 	if err := c.Create(ctx, role); err != nil {
 		return fmt.Errorf("create ClusterRole %s: %w", role.Name, err)
 	}
 	binding := &rbacv1.ClusterRoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: role.Name},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: user}},
+		Subjects:   subjects,
 	}
 	if err := c.Create(ctx, binding); err != nil {
 		return fmt.Errorf("bind ClusterRole %s: %w", role.Name, err)
+	}
+	for i := range roles {
+		r := &roles[i]
+		if err := c.Create(ctx, r); err != nil {
+			return fmt.Errorf("create Role %s/%s: %w", r.Namespace, r.Name, err)
+		}
+		rb := &rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: r.Name, Namespace: r.Namespace},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: r.Name},
+			Subjects:   subjects,
+		}
+		if err := c.Create(ctx, rb); err != nil {
+			return fmt.Errorf("bind Role %s/%s: %w", r.Namespace, r.Name, err)
+		}
 	}
 	return nil
 }
@@ -259,4 +288,34 @@ func WaitPolicyEnforced(ctx context.Context, c *localcluster.Cluster, admin clie
 		return fmt.Errorf("policy %s not enforced after a minute (last answer: %v)", install.SelfServePolicy, last)
 	}
 	return nil
+}
+
+// Leftovers says what remains, at this moment, of the workspace name that
+// is gone: its namespace if not at least terminating, and any
+// cluster-scoped object labelled with it. Tests call it the moment a
+// Workspace disappears, not after a garbage-collection wait.
+func Leftovers(ctx context.Context, c client.Client, name string) ([]string, error) {
+	var out []string
+	ns := &corev1.Namespace{}
+	switch err := c.Get(ctx, client.ObjectKey{Name: name}, ns); {
+	case err == nil && ns.DeletionTimestamp.IsZero():
+		out = append(out, "namespace "+name+" is not terminating")
+	case err != nil && !apierrors.IsNotFound(err):
+		return nil, err
+	}
+	sel := client.MatchingLabels{tenancyv1.LabelWorkspace: name}
+	crs, crbs := &rbacv1.ClusterRoleList{}, &rbacv1.ClusterRoleBindingList{}
+	if err := c.List(ctx, crs, sel); err != nil {
+		return nil, err
+	}
+	if err := c.List(ctx, crbs, sel); err != nil {
+		return nil, err
+	}
+	for _, o := range crs.Items {
+		out = append(out, "ClusterRole "+o.Name)
+	}
+	for _, o := range crbs.Items {
+		out = append(out, "ClusterRoleBinding "+o.Name)
+	}
+	return out, nil
 }

@@ -1,3 +1,5 @@
+//go:build integration
+
 // Package crash tests that the controller, run as its own process and
 // SIGKILLed at random moments while workspaces come and go, converges to
 // exactly the desired objects: none missing, none duplicated, none left
@@ -8,6 +10,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/tenancy-dev/tenancy/internal/testenv"
@@ -16,6 +19,12 @@ import (
 // env is the control plane with Tenancy's CRDs installed and the tenancy
 // binary built; the tests run the controller themselves.
 var env *testenv.Env
+
+// The controller's RBAC is created once, for every test that needs it.
+var (
+	grantOnce sync.Once
+	grantErr  error
+)
 
 func TestMain(m *testing.M) {
 	os.Exit(testenv.Main(m, testenv.Options{NoController: true, Binary: true}, func(e *testenv.Env) { env = e }))
@@ -26,8 +35,9 @@ func TestMain(m *testing.M) {
 // a real installation.
 func controllerKubeconfig(ctx context.Context, t *testing.T) string {
 	t.Helper()
-	if err := testenv.GrantController(ctx, env.Admin, testenv.ControllerUser); err != nil {
-		t.Fatal(err)
+	grantOnce.Do(func() { grantErr = testenv.GrantController(ctx, env.Admin, testenv.ControllerUser) })
+	if grantErr != nil {
+		t.Fatal(grantErr)
 	}
 	cfg, err := env.Cluster.UserConfig(testenv.ControllerUser)
 	if err != nil {

@@ -1,3 +1,5 @@
+//go:build integration
+
 package crash
 
 import (
@@ -20,6 +22,8 @@ type controllerProcess struct {
 	binary, kubeconfig, logPath string
 	concurrency                 int
 	spawn                       *childproc.Spawner
+	// args are added to the command line (e.g. leader election flags).
+	args []string
 
 	cmd       *exec.Cmd
 	done      chan struct{}
@@ -42,6 +46,7 @@ func (p *controllerProcess) start() error {
 		"--health-probe-bind-address", p.probeAddr,
 		"--dev-logs",
 	}
+	args = append(args, p.args...)
 	fmt.Fprintf(log, "\n==== %s start: %s %v\n", time.Now().Format(time.RFC3339Nano), p.binary, args)
 	cmd := exec.Command(p.binary, args...)
 	cmd.Stdout, cmd.Stderr = log, log

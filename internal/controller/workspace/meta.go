@@ -6,6 +6,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
 
@@ -35,6 +36,15 @@ func (m objectMeta) ownerRef() *metav1ac.OwnerReferenceApplyConfiguration {
 		WithUID(m.WorkspaceUID).
 		WithController(true).
 		WithBlockOwnerDeletion(true)
+}
+
+// ownerReference is ownerRef as a plain OwnerReference, for creates.
+func (m objectMeta) ownerReference() metav1.OwnerReference {
+	yes := true
+	return metav1.OwnerReference{
+		APIVersion: tenancyv1.GroupVersion.String(), Kind: "Workspace",
+		Name: m.WorkspaceName, UID: m.WorkspaceUID, Controller: &yes, BlockOwnerDeletion: &yes,
+	}
 }
 
 // rbacName joins parts into an RBAC object name (RBAC names are path

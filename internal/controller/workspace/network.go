@@ -48,7 +48,11 @@ func desiredNetworkPolicy(e effective, m objectMeta) *networkingv1ac.NetworkPoli
 // lets the namespace's own workloads reach each other. Subjects are
 // resolved as for RBAC, so a disabled user is left out; a name containing
 // '*' is left out too, as Istio would read it as a wildcard.
-func desiredAuthorizationPolicy(e effective, m objectMeta, userHeader string, resolve SubjectResolver) *unstructured.Unstructured {
+// The header rule admits a request by its user header only when it comes
+// from one of gatewayPrincipals (the ingress gateway's identity, which
+// authenticates the user and sets the header): any other pod in the mesh
+// could forge the header.
+func desiredAuthorizationPolicy(e effective, m objectMeta, userHeader string, gatewayPrincipals []string, resolve SubjectResolver) *unstructured.Unstructured {
 	var users []any
 	addUsers := func(s tenancyv1.Subject) {
 		for _, rs := range resolve(s) {
@@ -66,11 +70,17 @@ func desiredAuthorizationPolicy(e effective, m objectMeta, userHeader string, re
 	rules := []any{
 		map[string]any{"from": []any{map[string]any{"source": map[string]any{"namespaces": []any{e.Name}}}}},
 	}
-	if len(users) > 0 {
-		rules = append(rules, map[string]any{"when": []any{map[string]any{
-			"key":    "request.headers[" + userHeader + "]",
-			"values": users,
-		}}})
+	if len(users) > 0 && len(gatewayPrincipals) > 0 {
+		principals := make([]any, 0, len(gatewayPrincipals))
+		for _, p := range gatewayPrincipals {
+			principals = append(principals, p)
+		}
+		rules = append(rules, map[string]any{
+			"from": []any{map[string]any{"source": map[string]any{"principals": principals}}},
+			"when": []any{map[string]any{
+				"key":    "request.headers[" + userHeader + "]",
+				"values": users,
+			}}})
 	}
 	u := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "security.istio.io/v1",
@@ -82,10 +92,6 @@ func desiredAuthorizationPolicy(e effective, m objectMeta, userHeader string, re
 		"spec": map[string]any{"action": "ALLOW", "rules": rules},
 	}}
 	u.SetLabels(m.labels())
-	ref := m.ownerRef()
-	u.SetOwnerReferences([]metav1.OwnerReference{{
-		APIVersion: *ref.APIVersion, Kind: *ref.Kind, Name: *ref.Name, UID: *ref.UID,
-		Controller: ref.Controller, BlockOwnerDeletion: ref.BlockOwnerDeletion,
-	}})
+	u.SetOwnerReferences([]metav1.OwnerReference{m.ownerReference()})
 	return u
 }

@@ -66,10 +66,13 @@ func TestDesiredNetworkPolicy(t *testing.T) {
 func TestDesiredAuthorizationPolicy(t *testing.T) {
 	sameNamespace := map[string]any{"from": []any{map[string]any{"source": map[string]any{"namespaces": []any{"ml"}}}}}
 	usersRule := func(users ...any) map[string]any {
-		return map[string]any{"when": []any{map[string]any{
-			"key":    "request.headers[kubeflow-userid]",
-			"values": users,
-		}}}
+		return map[string]any{
+			"from": []any{map[string]any{"source": map[string]any{"principals": []any{DefaultGatewayPrincipal}}}},
+			"when": []any{map[string]any{
+				"key":    "request.headers[kubeflow-userid]",
+				"values": users,
+			}},
+		}
 	}
 	disabled := func(name string) SubjectResolver {
 		return func(s tenancyv1.Subject) []rbacv1.Subject {
@@ -80,10 +83,24 @@ func TestDesiredAuthorizationPolicy(t *testing.T) {
 		}
 	}
 	tests := map[string]struct {
-		ws       *tenancyv1.Workspace
-		resolve  SubjectResolver // bindAsDeclared when nil
-		wantSpec map[string]any
+		ws         *tenancyv1.Workspace
+		resolve    SubjectResolver // bindAsDeclared when nil
+		principals []string        // DefaultGatewayPrincipal when nil
+		wantSpec   map[string]any
 	}{
+		"the header is trusted only from the gateways named": {
+			ws:         testutil.Workspace("ml").Owner("alex").Obj(),
+			principals: []string{"cluster.local/ns/gw/sa/a", "cluster.local/ns/gw/sa/b"},
+			wantSpec: map[string]any{"action": "ALLOW", "rules": []any{sameNamespace, map[string]any{
+				"from": []any{map[string]any{"source": map[string]any{"principals": []any{"cluster.local/ns/gw/sa/a", "cluster.local/ns/gw/sa/b"}}}},
+				"when": []any{map[string]any{"key": "request.headers[kubeflow-userid]", "values": []any{"alex"}}},
+			}}},
+		},
+		"no gateway trusted: no header rule at all": {
+			ws:         testutil.Workspace("ml").Owner("alex").Obj(),
+			principals: []string{},
+			wantSpec:   map[string]any{"action": "ALLOW", "rules": []any{sameNamespace}},
+		},
 		"a disabled user is left out": {
 			ws: testutil.Workspace("ml").Owner("alex").
 				Contributor(testutil.User("bob"), tenancyv1.RoleEdit).Obj(),
@@ -121,7 +138,11 @@ func TestDesiredAuthorizationPolicy(t *testing.T) {
 			if resolve == nil {
 				resolve = bindAsDeclared
 			}
-			u := desiredAuthorizationPolicy(effectiveSpec(tc.ws, nil), metaOf(tc.ws), "kubeflow-userid", resolve)
+			principals := tc.principals
+			if principals == nil {
+				principals = []string{DefaultGatewayPrincipal}
+			}
+			u := desiredAuthorizationPolicy(effectiveSpec(tc.ws, nil), metaOf(tc.ws), "kubeflow-userid", principals, resolve)
 			if diff := cmp.Diff(tc.wantSpec, u.Object["spec"]); diff != "" {
 				t.Errorf("desiredAuthorizationPolicy() spec mismatch (-want +got):\n%s", diff)
 			}
@@ -131,7 +152,7 @@ func TestDesiredAuthorizationPolicy(t *testing.T) {
 
 func TestDesiredAuthorizationPolicyMetadata(t *testing.T) {
 	ws := testutil.Workspace("ml").Owner("alex").Obj()
-	u := desiredAuthorizationPolicy(effectiveSpec(ws, nil), metaOf(ws), "x-user", bindAsDeclared)
+	u := desiredAuthorizationPolicy(effectiveSpec(ws, nil), metaOf(ws), "x-user", []string{DefaultGatewayPrincipal}, bindAsDeclared)
 
 	got := metav1.ObjectMeta{
 		Name: u.GetName(), Namespace: u.GetNamespace(),

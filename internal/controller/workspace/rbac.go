@@ -1,6 +1,7 @@
 package workspace
 
 import (
+	"slices"
 	"strings"
 
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -86,10 +87,49 @@ func desiredRBAC(e effective, m objectMeta, resolve SubjectResolver) rbacObjects
 		}
 	}
 
+	readers, writers := slices.Clone(owner), slices.Clone(owner)
 	for _, c := range e.Contributors {
-		bind(contributorBindingName(c), string(c.Role), resolve(c.Subject)...)
+		subjects := resolve(c.Subject)
+		bind(contributorBindingName(c), string(c.Role), subjects...)
+		readers = append(readers, subjects...)
+		if c.Role == tenancyv1.RoleAdmin {
+			writers = append(writers, subjects...)
+		}
 	}
+	out.memberRole(e.Name, m, memberReaderName(e.Name), []string{"get", "list", "watch"}, readers)
+	out.memberRole(e.Name, m, memberWriterName(e.Name), []string{"patch", "update"}, writers)
 	return out
+}
+
+// memberRole adds a ClusterRole granting verbs on this one Workspace object
+// (by resourceNames) and its binding to subjects; none when nobody is bound.
+// Members thereby read their own Workspace with kubectl, the CLI or the
+// server acting as them, and owners and admin contributors change its
+// contributors (the self-serve policy keeps them to that field).
+func (out *rbacObjects) memberRole(workspace string, m objectMeta, name string, verbs []string, subjects []rbacv1.Subject) {
+	if len(subjects) == 0 {
+		return
+	}
+	out.ClusterRoles = append(out.ClusterRoles, rbacv1ac.ClusterRole(name).WithLabels(m.labels()).
+		WithOwnerReferences(m.ownerRef()).WithRules(rbacv1ac.PolicyRule().
+		WithAPIGroups(tenancyv1.GroupVersion.Group).WithResources("workspaces").
+		WithResourceNames(workspace).WithVerbs(verbs...)))
+	out.ClusterRoleBindings = append(out.ClusterRoleBindings, rbacv1ac.ClusterRoleBinding(name).
+		WithLabels(m.labels()).WithOwnerReferences(m.ownerRef()).
+		WithRoleRef(rbacv1ac.RoleRef().WithAPIGroup(rbacv1.GroupName).WithKind("ClusterRole").WithName(name)).
+		WithSubjects(subjectsAC(subjects)...))
+}
+
+// memberReaderName is the ClusterRole (and binding) letting every member
+// of a workspace read its Workspace object.
+func memberReaderName(workspace string) string {
+	return rbacName("tenancy", "workspace", workspace, "member")
+}
+
+// memberWriterName is the ClusterRole (and binding) letting the owner and
+// admin contributors patch and update the Workspace object.
+func memberWriterName(workspace string) string {
+	return rbacName("tenancy", "workspace", workspace, "manager")
 }
 
 // clusterRulesName is the ClusterRole (and binding) holding a workspace

@@ -114,6 +114,37 @@ func defaultBindings(ns string, extra map[string]binding) map[string]binding {
 	return out
 }
 
+// memberRules are the rules of the member ClusterRoles of workspace ws.
+func memberRules(ws string) (reader, writer []rbacv1.PolicyRule) {
+	rule := func(verbs ...string) []rbacv1.PolicyRule {
+		return []rbacv1.PolicyRule{{APIGroups: []string{"tenancy.dev"}, Resources: []string{"workspaces"}, ResourceNames: []string{ws}, Verbs: verbs}}
+	}
+	return rule("get", "list", "watch"), rule("patch", "update")
+}
+
+// withMembers adds to v the member ClusterRoles of workspace ws with their
+// bindings: readers may read the Workspace object, writers change it.
+func withMembers(v rbacView, ws string, readers, writers []rbacv1.Subject) rbacView {
+	if v.ClusterRoles == nil {
+		v.ClusterRoles = map[string][]rbacv1.PolicyRule{}
+	}
+	if v.ClusterRoleBindings == nil {
+		v.ClusterRoleBindings = map[string]binding{}
+	}
+	r, w := memberRules(ws)
+	if len(readers) > 0 {
+		n := "tenancy:workspace:" + ws + ":member"
+		v.ClusterRoles[n] = r
+		v.ClusterRoleBindings[n] = binding{"ClusterRole", n, readers}
+	}
+	if len(writers) > 0 {
+		n := "tenancy:workspace:" + ws + ":manager"
+		v.ClusterRoles[n] = w
+		v.ClusterRoleBindings[n] = binding{"ClusterRole", n, writers}
+	}
+	return v
+}
+
 func TestDesiredRBAC(t *testing.T) {
 	tests := map[string]struct {
 		ws      *tenancyv1.Workspace
@@ -130,30 +161,30 @@ func TestDesiredRBAC(t *testing.T) {
 		},
 		"user owner is admin": {
 			ws: testutil.Workspace("ml").Owner("alex").Obj(),
-			want: rbacView{
+			want: withMembers(rbacView{
 				ServiceAccounts: defaultSAs(),
 				RoleBindings: defaultBindings("ml", map[string]binding{
 					"tenancy:owner": {"ClusterRole", "admin", []rbacv1.Subject{alex}},
 				}),
-			},
+			}, "ml", []rbacv1.Subject{alex}, []rbacv1.Subject{alex}),
 		},
 		"group owner": {
 			ws: testutil.Workspace("ml").OwnerSubject(testutil.Group("ml-team")).Obj(),
-			want: rbacView{
+			want: withMembers(rbacView{
 				ServiceAccounts: defaultSAs(),
 				RoleBindings: defaultBindings("ml", map[string]binding{
 					"tenancy:owner": {"ClusterRole", "admin", []rbacv1.Subject{mlTeam}},
 				}),
-			},
+			}, "ml", []rbacv1.Subject{mlTeam}, []rbacv1.Subject{mlTeam}),
 		},
 		"service account owner: namespace, no apiGroup": {
 			ws: testutil.Workspace("ml").OwnerSubject(testutil.ServiceAccount("tools", "ci")).Obj(),
-			want: rbacView{
+			want: withMembers(rbacView{
 				ServiceAccounts: defaultSAs(),
 				RoleBindings: defaultBindings("ml", map[string]binding{
 					"tenancy:owner": {"ClusterRole", "admin", []rbacv1.Subject{ciSA}},
 				}),
-			},
+			}, "ml", []rbacv1.Subject{ciSA}, []rbacv1.Subject{ciSA}),
 		},
 		"contributors: one binding each, named after role and subject": {
 			ws: testutil.Workspace("ml").Owner("alex").
@@ -161,7 +192,7 @@ func TestDesiredRBAC(t *testing.T) {
 				Contributor(testutil.Group("ml-team"), tenancyv1.RoleView).
 				Contributor(testutil.ServiceAccount("tools", "ci"), tenancyv1.RoleAdmin).
 				Obj(),
-			want: rbacView{
+			want: withMembers(rbacView{
 				ServiceAccounts: defaultSAs(),
 				RoleBindings: defaultBindings("ml", map[string]binding{
 					"tenancy:owner":                                     {"ClusterRole", "admin", []rbacv1.Subject{alex}},
@@ -169,22 +200,22 @@ func TestDesiredRBAC(t *testing.T) {
 					"tenancy:contributor:view:group:ml-team":            {"ClusterRole", "view", []rbacv1.Subject{mlTeam}},
 					"tenancy:contributor:admin:serviceaccount:tools:ci": {"ClusterRole", "admin", []rbacv1.Subject{ciSA}},
 				}),
-			},
+			}, "ml", []rbacv1.Subject{alex, bob, mlTeam, ciSA}, []rbacv1.Subject{alex, ciSA}),
 		},
 		"rules: a Role and its binding for the owner": {
 			ws: testutil.Workspace("ml").Owner("alex").Rules(readPods).Obj(),
-			want: rbacView{
+			want: withMembers(rbacView{
 				ServiceAccounts: defaultSAs(),
 				Roles:           map[string][]rbacv1.PolicyRule{"tenancy:owner-rules": {readPods}},
 				RoleBindings: defaultBindings("ml", map[string]binding{
 					"tenancy:owner":       {"ClusterRole", "admin", []rbacv1.Subject{alex}},
 					"tenancy:owner-rules": {"Role", "tenancy:owner-rules", []rbacv1.Subject{alex}},
 				}),
-			},
+			}, "ml", []rbacv1.Subject{alex}, []rbacv1.Subject{alex}),
 		},
 		"cluster rules: a ClusterRole and ClusterRoleBinding for the owner": {
 			ws: testutil.Workspace("ml").OwnerSubject(testutil.ServiceAccount("tools", "ci")).ClusterRules(readNodes).Obj(),
-			want: rbacView{
+			want: withMembers(rbacView{
 				ServiceAccounts: defaultSAs(),
 				RoleBindings: defaultBindings("ml", map[string]binding{
 					"tenancy:owner": {"ClusterRole", "admin", []rbacv1.Subject{ciSA}},
@@ -193,7 +224,7 @@ func TestDesiredRBAC(t *testing.T) {
 				ClusterRoleBindings: map[string]binding{
 					"tenancy:workspace:ml:owner": {"ClusterRole", "tenancy:workspace:ml:owner", []rbacv1.Subject{ciSA}},
 				},
-			},
+			}, "ml", []rbacv1.Subject{ciSA}, []rbacv1.Subject{ciSA}),
 		},
 		"subjects resolved to none (disabled users) get no binding": {
 			ws: testutil.Workspace("ml").Owner("alex").Rules(readPods).ClusterRules(readNodes).
@@ -206,12 +237,12 @@ func TestDesiredRBAC(t *testing.T) {
 				}
 				return bindAsDeclared(s)
 			},
-			want: rbacView{
+			want: withMembers(rbacView{
 				ServiceAccounts: defaultSAs(),
 				RoleBindings: defaultBindings("ml", map[string]binding{
 					"tenancy:contributor:view:user:carol": {"ClusterRole", "view", []rbacv1.Subject{carol}},
 				}),
-			},
+			}, "ml", []rbacv1.Subject{carol}, nil),
 		},
 		"a subject resolved to several (user and token ServiceAccount): all bound everywhere": {
 			ws: testutil.Workspace("ml").Owner("alex").Rules(readPods).ClusterRules(readNodes).
@@ -220,7 +251,7 @@ func TestDesiredRBAC(t *testing.T) {
 			resolve: func(s tenancyv1.Subject) []rbacv1.Subject {
 				return append(bindAsDeclared(s), rbacv1.Subject{Kind: "ServiceAccount", Namespace: "tenancy-system", Name: "user-" + s.Name})
 			},
-			want: rbacView{
+			want: withMembers(rbacView{
 				ServiceAccounts: defaultSAs(),
 				Roles:           map[string][]rbacv1.PolicyRule{"tenancy:owner-rules": {readPods}},
 				RoleBindings: defaultBindings("ml", map[string]binding{
@@ -232,14 +263,14 @@ func TestDesiredRBAC(t *testing.T) {
 				ClusterRoleBindings: map[string]binding{
 					"tenancy:workspace:ml:owner": {"ClusterRole", "tenancy:workspace:ml:owner", []rbacv1.Subject{alex, alexToken}},
 				},
-			},
+			}, "ml", []rbacv1.Subject{alex, alexToken, bob, bobToken}, []rbacv1.Subject{alex, alexToken}),
 		},
 		"plugins annotate default-editor only": {
 			ws: testutil.Workspace("ml").Owner("alex").
 				GKEWorkloadIdentity("ml-team@project.iam.gserviceaccount.com").
 				AWSIAMRole("arn:aws:iam::123456789012:role/ml-team").
 				Obj(),
-			want: rbacView{
+			want: withMembers(rbacView{
 				ServiceAccounts: map[string]map[string]string{
 					"default-editor": {
 						"iam.gke.io/gcp-service-account": "ml-team@project.iam.gserviceaccount.com",
@@ -250,7 +281,7 @@ func TestDesiredRBAC(t *testing.T) {
 				RoleBindings: defaultBindings("ml", map[string]binding{
 					"tenancy:owner": {"ClusterRole", "admin", []rbacv1.Subject{alex}},
 				}),
-			},
+			}, "ml", []rbacv1.Subject{alex}, []rbacv1.Subject{alex}),
 		},
 	}
 	for name, tc := range tests {
@@ -301,7 +332,11 @@ func TestDesiredRBACMetadata(t *testing.T) {
 		wantMeta("ml", "ml", "tenancy:owner-rules"),
 		wantMeta("ml", "ml", "tenancy:contributor:edit:user:bob"),
 		wantMeta("ml", "", "tenancy:workspace:ml:owner"),
+		wantMeta("ml", "", "tenancy:workspace:ml:member"),
+		wantMeta("ml", "", "tenancy:workspace:ml:manager"),
 		wantMeta("ml", "", "tenancy:workspace:ml:owner"),
+		wantMeta("ml", "", "tenancy:workspace:ml:member"),
+		wantMeta("ml", "", "tenancy:workspace:ml:manager"),
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("RBAC object metadata mismatch (-want +got):\n%s", diff)

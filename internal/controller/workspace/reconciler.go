@@ -9,12 +9,14 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/sets"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -37,10 +39,16 @@ import (
 // +kubebuilder:rbac:groups=security.istio.io,resources=authorizationpolicies,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 
-// IstioDetector says whether Istio's AuthorizationPolicy API is served.
-type IstioDetector interface {
+// APIDetector says whether an API (Istio's AuthorizationPolicy,
+// MutatingAdmissionPolicy) is served.
+type APIDetector interface {
 	Installed(ctx context.Context) bool
 }
+
+// WithMutatingPolicies reports, in the AdmissionDefaults condition, whether
+// d says the cluster has MutatingAdmissionPolicy, which puts the finalizer
+// on Workspaces at creation; without it the controller adds it after.
+func WithMutatingPolicies(d APIDetector) Option { return func(r *Reconciler) { r.mutating = d } }
 
 // Option configures a Reconciler.
 type Option func(*Reconciler)
@@ -48,14 +56,22 @@ type Option func(*Reconciler)
 // WithConcurrency sets how many workspaces are reconciled at once.
 func WithConcurrency(n int) Option { return func(r *Reconciler) { r.concurrency = n } }
 
+// DefaultGatewayPrincipal is the identity of Istio's ingress gateway in a
+// default install, the one Kubeflow trusts to set the user header.
+const DefaultGatewayPrincipal = "cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"
+
 // WithIstio turns on Istio AuthorizationPolicies where d says Istio is
 // installed; header is the request header carrying the user's name
-// (kubeflow-userid when empty).
-func WithIstio(d IstioDetector, header string) Option {
+// (kubeflow-userid when empty), honoured only from the mesh identities
+// gatewayPrincipals (DefaultGatewayPrincipal when empty).
+func WithIstio(d APIDetector, header string, gatewayPrincipals ...string) Option {
 	return func(r *Reconciler) {
 		r.istio = d
 		if header != "" {
 			r.userHeader = header
+		}
+		if len(gatewayPrincipals) > 0 {
+			r.gatewayPrincipals = gatewayPrincipals
 		}
 	}
 }
@@ -65,18 +81,22 @@ type Reconciler struct {
 	client      client.Client // reads from the cache of managed objects
 	apiReader   client.Reader // reads around the cache: namespaces Tenancy does not manage
 	concurrency int
-	istio       IstioDetector
+	istio       APIDetector
+	mutating    APIDetector
 	userHeader  string
+	// gatewayPrincipals may set userHeader.
+	gatewayPrincipals []string
 }
 
 // New returns a Reconciler. apiReader must read from the API server, not
 // from the cache, which holds only Tenancy's own objects.
 func New(c client.Client, apiReader client.Reader, opts ...Option) *Reconciler {
 	r := &Reconciler{
-		client:      c,
-		apiReader:   apiReader,
-		concurrency: 4,
-		userHeader:  "kubeflow-userid",
+		client:            c,
+		apiReader:         apiReader,
+		concurrency:       4,
+		userHeader:        "kubeflow-userid",
+		gatewayPrincipals: []string{DefaultGatewayPrincipal},
 	}
 	for _, o := range opts {
 		o(r)
@@ -97,6 +117,9 @@ func ManagedObjects() []client.Object {
 // SetupWithManager registers the controller: it watches Workspaces, every
 // kind it manages (through the owner reference) and WorkspaceClasses.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &tenancyv1.Workspace{}, ownerIndex, indexOwner); err != nil {
+		return fmt.Errorf("index workspaces by owner: %w", err)
+	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&tenancyv1.Workspace{}).
 		Watches(&tenancyv1.WorkspaceClass{}, handler.EnqueueRequestsFromMapFunc(r.workspacesOfClass)).
@@ -112,11 +135,17 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl.Result, error) {
 	ws := &tenancyv1.Workspace{}
 	if err := r.client.Get(ctx, req.NamespacedName, ws); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+		if apierrors.IsNotFound(err) {
+			return ctrl.Result{}, r.sweep(ctx, req.Name)
+		}
+		return ctrl.Result{}, err
 	}
 	if !ws.DeletionTimestamp.IsZero() {
 		return r.finalize(ctx, ws)
 	}
+	// The finalizer is added at admission (MutatingAdmissionPolicy
+	// tenancy-workspace-defaults) where the cluster has it; this patch is
+	// the fallback for clusters without.
 	if !controllerutil.ContainsFinalizer(ws, tenancyv1.Finalizer) {
 		before := ws.DeepCopy()
 		controllerutil.AddFinalizer(ws, tenancyv1.Finalizer)
@@ -141,17 +170,33 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 	e := effectiveSpec(ws, class)
 	m := objectMeta{WorkspaceName: ws.Name, WorkspaceUID: ws.UID}
 
-	if conflict, err := r.ensureNamespace(ctx, e, m); err != nil {
+	if ws.Status.Namespace == "" {
+		if msg, err := r.overOwnerLimit(ctx, ws, class); err != nil {
+			return ctrl.Result{}, err
+		} else if msg != "" {
+			st.blocked(tenancyv1.ReasonOwnerLimitExceeded, msg)
+			return ctrl.Result{RequeueAfter: blockedRetry}, r.writeStatus(ctx, ws, st)
+		}
+	}
+
+	switch wait, err := r.ensureNamespace(ctx, e, m); {
+	case err != nil:
 		st.part(tenancyv1.ConditionNamespace, err)
 		return ctrl.Result{}, errors.Join(err, r.writeStatus(ctx, ws, st))
-	} else if conflict != "" {
-		st.blocked(tenancyv1.ReasonNamespaceConflict, conflict)
-		return ctrl.Result{}, r.writeStatus(ctx, ws, st)
+	case wait != nil:
+		// Neither a foreign namespace nor one still terminating sends an
+		// event the controller sees: look again soon.
+		st.blocked(wait.reason, wait.message)
+		return ctrl.Result{RequeueAfter: blockedRetry}, r.writeStatus(ctx, ws, st)
 	}
 	st.part(tenancyv1.ConditionNamespace, nil)
 	st.status.Namespace = ws.Name
 
-	rbacErr := r.ensureRBAC(ctx, e, m)
+	users, err := r.users(ctx, ws)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	rbacErr := r.ensureRBAC(ctx, e, m, users.resolve)
 	st.part(tenancyv1.ConditionRBAC, rbacErr)
 	if e.Plugins != nil {
 		st.part(tenancyv1.ConditionPlugins, rbacErr)
@@ -163,9 +208,18 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 	netErr := r.ensureNetworkPolicy(ctx, e, m)
 	st.part(tenancyv1.ConditionNetwork, netErr)
 	storageErr := r.ensureStorage(ctx, e, m, st)
-	istioErr := r.ensureIstio(ctx, e, m, st)
+	istioErr := r.ensureIstio(ctx, e, m, st, users.resolve)
 	if e.Owner == nil {
 		st.noOwner()
+	}
+	if r.mutating != nil {
+		if r.mutating.Installed(ctx) {
+			st.set(tenancyv1.ConditionAdmissionDefaults, metav1.ConditionTrue, tenancyv1.ReasonReconciled,
+				"the finalizer and creator are set at admission (MutatingAdmissionPolicy)")
+		} else {
+			st.set(tenancyv1.ConditionAdmissionDefaults, metav1.ConditionFalse, tenancyv1.ReasonMutatingPolicyUnavailable,
+				"this cluster has no MutatingAdmissionPolicy (Kubernetes 1.36 on): the controller adds the finalizer after creation, so a Workspace deleted at once may leave objects for the controller to sweep; self-serve workspaces must name their class, and the creator is not recorded")
+		}
 	}
 	st.quota(r.readQuota(ctx, ws.Name))
 
@@ -268,21 +322,51 @@ func namesUser(ws *tenancyv1.Workspace, name string) bool {
 	return false
 }
 
-// resolver resolves subjects against the cached Users: a disabled user
-// gets no binding, and a user with a token ServiceAccount has it bound too.
-// A User subject with no User object (an identity from OIDC, say) is bound
-// as it is.
-func (r *Reconciler) resolver(ctx context.Context) SubjectResolver {
-	return func(s tenancyv1.Subject) []rbacv1.Subject {
-		if s.Kind != tenancyv1.UserKind {
-			return []rbacv1.Subject{s.RBAC()}
+// userSet holds the User objects a workspace names, fetched once per
+// reconcile, so that resolving subjects cannot fail half-way: a lookup
+// error other than NotFound fails the reconcile instead of binding the
+// user as declared (a disabled user must never come back on a transient
+// error).
+type userSet map[string]*tenancyv1.User
+
+// users fetches, from the cache, every User the workspace names.
+func (r *Reconciler) users(ctx context.Context, ws *tenancyv1.Workspace) (userSet, error) {
+	out := userSet{}
+	var names []string
+	if o := ws.Spec.Owner; o != nil && o.Kind == tenancyv1.UserKind {
+		names = append(names, o.Name)
+	}
+	for _, c := range ws.Spec.Contributors {
+		if c.Kind == tenancyv1.UserKind {
+			names = append(names, c.Name)
+		}
+	}
+	for _, n := range names {
+		if _, done := out[n]; done {
+			continue
 		}
 		u := &tenancyv1.User{}
-		if err := r.client.Get(ctx, client.ObjectKey{Name: s.Name}, u); err != nil {
-			return []rbacv1.Subject{s.RBAC()}
+		switch err := r.client.Get(ctx, client.ObjectKey{Name: n}, u); {
+		case apierrors.IsNotFound(err):
+			out[n] = nil
+		case err != nil:
+			return nil, fmt.Errorf("read User %s: %w", n, err)
+		default:
+			out[n] = u
 		}
-		return ResolveUser(s, u)
 	}
+	return out, nil
+}
+
+// resolve turns a declared subject into the RBAC subjects to bind: a
+// disabled user gets none, a user with a token ServiceAccount has it bound
+// too, and a User subject with no User object (an identity from OIDC, say)
+// is bound as it is.
+func (us userSet) resolve(s tenancyv1.Subject) []rbacv1.Subject {
+	if s.Kind != tenancyv1.UserKind || us[s.Name] == nil {
+		return []rbacv1.Subject{s.RBAC()}
+	}
+	return ResolveUser(s, us[s.Name])
 }
 
 // ResolveUser is the RBAC subjects a User subject stands for, given its
@@ -298,20 +382,27 @@ func ResolveUser(s tenancyv1.Subject, u *tenancyv1.User) []rbacv1.Subject {
 	return out
 }
 
-// ensureNamespace creates or updates the namespace. It returns a non-empty
-// conflict message, and touches nothing, when a namespace of that name
-// exists and is not this workspace's.
-func (r *Reconciler) ensureNamespace(ctx context.Context, e effective, m objectMeta) (string, error) {
+// waiting says why a workspace's namespace cannot be used yet.
+type waiting struct{ reason, message string }
+
+// ensureNamespace creates or updates the namespace. It returns why it must
+// wait, and touches nothing, when a namespace of that name exists and is
+// not this Workspace's: somebody else's (never adopted), or a leftover of
+// an earlier Workspace of the same name (deleted, then waited for).
+func (r *Reconciler) ensureNamespace(ctx context.Context, e effective, m objectMeta) (*waiting, error) {
 	ns := &corev1.Namespace{}
 	err := r.client.Get(ctx, client.ObjectKey{Name: e.Name}, ns)
 	if apierrors.IsNotFound(err) {
 		// The cache holds only Tenancy's namespaces. Create, not apply: an
 		// apply racing with somebody else's create would adopt their
 		// namespace, where a create fails with AlreadyExists; then the API
-		// server is asked whose namespace it is.
+		// server is asked whose namespace it is. The owner reference is
+		// there from the first write, so garbage collection removes the
+		// namespace of a Workspace that is gone even if nothing else does.
 		ns = &corev1.Namespace{}
 		ns.Name = e.Name
 		ns.Labels = m.labels()
+		ns.OwnerReferences = []metav1.OwnerReference{m.ownerReference()}
 		err = r.client.Create(ctx, ns, client.FieldOwner(tenancyv1.FieldManager))
 		if apierrors.IsAlreadyExists(err) {
 			ns = &corev1.Namespace{}
@@ -319,19 +410,45 @@ func (r *Reconciler) ensureNamespace(ctx context.Context, e effective, m objectM
 		}
 	}
 	if err != nil {
-		return "", fmt.Errorf("create or read namespace %s: %w", e.Name, err)
+		return nil, fmt.Errorf("create or read namespace %s: %w", e.Name, err)
 	}
-	if !isOurs(ns.Labels, e.Name) {
-		return fmt.Sprintf("namespace %q already exists and was not created by Tenancy for this workspace; it is left untouched: delete the Workspace or choose another name", e.Name), nil
+	ws := &tenancyv1.Workspace{}
+	ws.Name, ws.UID = m.WorkspaceName, m.WorkspaceUID
+	switch {
+	case ws.Owns(ns) && ns.DeletionTimestamp.IsZero():
+		return nil, apply(ctx, r.client, desiredNamespace(e, m), &corev1.Namespace{})
+	case ws.Owns(ns):
+		return &waiting{tenancyv1.ReasonTerminating, "namespace " + e.Name + " is being deleted" + terminatingDetail(ns)}, nil
+	case tenancyv1.IsManagedFor(ns, e.Name) && tenancyv1.ControllerUID(ns) != "":
+		// Made by Tenancy for an earlier Workspace of this name, which is
+		// gone (names are unique): a leftover, removed and never adopted.
+		if ns.DeletionTimestamp.IsZero() {
+			if err := r.client.Delete(ctx, ns, client.Preconditions{UID: &ns.UID}); err != nil && !apierrors.IsNotFound(err) {
+				return nil, fmt.Errorf("delete leftover namespace %s: %w", e.Name, err)
+			}
+		}
+		return &waiting{tenancyv1.ReasonTerminating, "namespace " + e.Name + " is left over from an earlier workspace of this name and is being deleted" + terminatingDetail(ns)}, nil
 	}
-	if !ns.DeletionTimestamp.IsZero() {
-		return "", fmt.Errorf("namespace %s is still terminating from an earlier workspace of this name", e.Name)
-	}
-	return "", apply(ctx, r.client, desiredNamespace(e, m), &corev1.Namespace{})
+	return &waiting{tenancyv1.ReasonNamespaceConflict, fmt.Sprintf("namespace %q already exists and was not created by Tenancy for this workspace; it is left untouched: delete the Workspace or choose another name (this workspace becomes Ready by itself once that namespace is gone)", e.Name)}, nil
 }
 
-func (r *Reconciler) ensureRBAC(ctx context.Context, e effective, m objectMeta) error {
-	objs := desiredRBAC(e, m, r.resolver(ctx))
+// terminatingDetail quotes why a terminating namespace is not gone yet,
+// from the namespace controller's own conditions.
+func terminatingDetail(ns *corev1.Namespace) string {
+	var parts []string
+	for _, c := range ns.Status.Conditions {
+		if c.Status == corev1.ConditionTrue && c.Message != "" {
+			parts = append(parts, string(c.Type)+": "+c.Message)
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, "; ") + ")"
+}
+
+func (r *Reconciler) ensureRBAC(ctx context.Context, e effective, m objectMeta, resolve SubjectResolver) error {
+	objs := desiredRBAC(e, m, resolve)
 	var errs []error
 	keepSA, keepRole, keepRB, keepCR, keepCRB := sets.New[string](), sets.New[string](), sets.New[string](), sets.New[string](), sets.New[string]()
 	for _, o := range objs.ServiceAccounts {
@@ -402,12 +519,12 @@ func (r *Reconciler) ensureStorage(ctx context.Context, e effective, m objectMet
 	return err
 }
 
-func (r *Reconciler) ensureIstio(ctx context.Context, e effective, m objectMeta, st *statusBuilder) error {
+func (r *Reconciler) ensureIstio(ctx context.Context, e effective, m objectMeta, st *statusBuilder, resolve SubjectResolver) error {
 	if r.istio == nil || !r.istio.Installed(ctx) {
 		st.notInstalled(tenancyv1.ConditionIstio, "Istio's AuthorizationPolicy API is not served by this cluster")
 		return nil
 	}
-	u := desiredAuthorizationPolicy(e, m, r.userHeader, r.resolver(ctx))
+	u := desiredAuthorizationPolicy(e, m, r.userHeader, r.gatewayPrincipals, resolve)
 	err := r.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
 		client.FieldOwner(tenancyv1.FieldManager), client.ForceOwnership)
 	if err != nil {
@@ -428,24 +545,28 @@ func (r *Reconciler) readQuota(ctx context.Context, ns string) *corev1.ResourceQ
 
 // finalize removes what the workspace created outside its namespace, then
 // the namespace (the namespace controller deletes its contents), and lets
-// the Workspace go once the namespace is gone.
+// the Workspace go once the namespace is gone. While the namespace
+// terminates, the status says so, quoting the namespace's own reason.
 func (r *Reconciler) finalize(ctx context.Context, ws *tenancyv1.Workspace) (ctrl.Result, error) {
 	if !controllerutil.ContainsFinalizer(ws, tenancyv1.Finalizer) {
 		return ctrl.Result{}, nil
 	}
-	sel := client.MatchingLabels{tenancyv1.LabelManagedBy: tenancyv1.ManagedByValue, tenancyv1.LabelWorkspace: ws.Name}
-	for _, o := range []client.Object{&rbacv1.ClusterRoleBinding{}, &rbacv1.ClusterRole{}} {
-		if err := r.client.DeleteAllOf(ctx, o, sel); err != nil && !apierrors.IsNotFound(err) {
-			return ctrl.Result{}, fmt.Errorf("delete %s of workspace %s: %w", kindOf(o), ws.Name, err)
-		}
+	if err := r.deleteClusterObjects(ctx, ws.Name); err != nil {
+		return ctrl.Result{}, err
 	}
 	ns := &corev1.Namespace{}
 	err := r.apiReader.Get(ctx, client.ObjectKey{Name: ws.Name}, ns)
 	switch {
-	case err == nil && isOurs(ns.Labels, ws.Name):
+	case err == nil && ws.Owns(ns):
 		if ns.DeletionTimestamp.IsZero() {
 			if err := r.client.Delete(ctx, ns, client.Preconditions{UID: &ns.UID}); err != nil && !apierrors.IsNotFound(err) {
 				return ctrl.Result{}, fmt.Errorf("delete namespace %s: %w", ws.Name, err)
+			}
+		} else if detail := terminatingDetail(ns); detail != "" {
+			st := newStatus(ws)
+			st.blocked(tenancyv1.ReasonTerminating, "waiting for namespace "+ws.Name+" to be deleted"+detail)
+			if err := r.writeStatus(ctx, ws, st); err != nil && !apierrors.IsNotFound(err) {
+				return ctrl.Result{}, err
 			}
 		}
 		// The namespace's deletion is watched; the poll is a safety net.
@@ -453,10 +574,61 @@ func (r *Reconciler) finalize(ctx context.Context, ws *tenancyv1.Workspace) (ctr
 	case err != nil && !apierrors.IsNotFound(err):
 		return ctrl.Result{}, fmt.Errorf("read namespace %s: %w", ws.Name, err)
 	}
-	before := ws.DeepCopy()
-	controllerutil.RemoveFinalizer(ws, tenancyv1.Finalizer)
-	if err := r.client.Patch(ctx, ws, client.MergeFrom(before)); err != nil && !apierrors.IsNotFound(err) {
+	// A JSON patch that tests the list it replaces: never drops a finalizer
+	// somebody else added since the cache was filled.
+	if err := removeFinalizer(ctx, r.client, ws); err != nil && !apierrors.IsNotFound(err) {
 		return ctrl.Result{}, fmt.Errorf("remove finalizer: %w", err)
 	}
 	return ctrl.Result{}, nil
+}
+
+// deleteClusterObjects deletes the cluster-scoped objects made for the
+// workspace of that name.
+func (r *Reconciler) deleteClusterObjects(ctx context.Context, name string) error {
+	sel := client.MatchingLabels{tenancyv1.LabelManagedBy: tenancyv1.ManagedByValue, tenancyv1.LabelWorkspace: name}
+	for _, o := range []client.Object{&rbacv1.ClusterRoleBinding{}, &rbacv1.ClusterRole{}} {
+		if err := r.client.DeleteAllOf(ctx, o, sel); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete %s of workspace %s: %w", kindOf(o), name, err)
+		}
+	}
+	return nil
+}
+
+// sweep removes what a Workspace that is gone left behind: on a cluster
+// where the finalizer comes only from the controller, a Workspace deleted
+// before the finalizer landed never passes through finalize. The cache is
+// asked first, so the usual case (nothing left) costs no request; the API
+// server then confirms that no Workspace of that name exists again.
+func (r *Reconciler) sweep(ctx context.Context, name string) error {
+	sel := client.MatchingLabels{tenancyv1.LabelManagedBy: tenancyv1.ManagedByValue, tenancyv1.LabelWorkspace: name}
+	crs, crbs := &rbacv1.ClusterRoleList{}, &rbacv1.ClusterRoleBindingList{}
+	if err := r.client.List(ctx, crs, sel); err != nil {
+		return err
+	}
+	if err := r.client.List(ctx, crbs, sel); err != nil {
+		return err
+	}
+	ns := &corev1.Namespace{}
+	nsErr := r.client.Get(ctx, client.ObjectKey{Name: name}, ns)
+	leftNS := nsErr == nil && ns.DeletionTimestamp.IsZero() && tenancyv1.IsManagedFor(ns, name) && tenancyv1.ControllerUID(ns) != ""
+	if len(crs.Items) == 0 && len(crbs.Items) == 0 && !leftNS {
+		return client.IgnoreNotFound(nsErr)
+	}
+	ws := &tenancyv1.Workspace{}
+	switch err := r.apiReader.Get(ctx, client.ObjectKey{Name: name}, ws); {
+	case err == nil:
+		return nil // created again: its own reconcile takes over
+	case !apierrors.IsNotFound(err):
+		return fmt.Errorf("read workspace %s: %w", name, err)
+	}
+	log.FromContext(ctx).Info("Removing what a deleted workspace left behind", "workspace", name)
+	if err := r.deleteClusterObjects(ctx, name); err != nil {
+		return err
+	}
+	if leftNS {
+		if err := r.client.Delete(ctx, ns, client.Preconditions{UID: &ns.UID}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete namespace %s: %w", name, err)
+		}
+	}
+	return nil
 }

@@ -1,3 +1,5 @@
+//go:build integration
+
 // Package selfserve proves the self-serve workspace flow of the Kubeflow
 // multi-user CUJ end to end: an admin grants, people create, share and
 // delete their own workspaces with kubectl and with the tenancy binary, and

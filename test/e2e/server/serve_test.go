@@ -1,3 +1,5 @@
+//go:build integration
+
 // Package server_test runs `tenancy serve`, `tenancy user add` and
 // `tenancy user passwd` as an admin and a user would — the built binary
 // against a real control plane — and signs in over HTTP with what they

@@ -1,3 +1,5 @@
+//go:build integration
+
 // Package user_test runs `tenancy user` as an admin would — the built
 // binary, against a real control plane with the controller running — and
 // checks what the users it onboards can and cannot do with kubectl and the
