@@ -337,7 +337,6 @@ func (p *passwordsSecret) get(t *testing.T, name string) {
 	}
 }
 
-
 // grantCreate lets user create workspaces of the default class, as
 // `tenancy grant create-workspaces --user USER` does.
 func grantCreate(t *testing.T, user string) {
