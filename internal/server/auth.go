@@ -251,7 +251,7 @@ func newLimiter(now func() time.Time) *limiter {
 }
 
 // blocked says how long key must wait, or 0.
-func (l *limiter) blocked(key string, max int, window time.Duration) time.Duration {
+func (l *limiter) blocked(key string, limit int, window time.Duration) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	f := l.seen[key]
@@ -263,7 +263,7 @@ func (l *limiter) blocked(key string, max int, window time.Duration) time.Durati
 		delete(l.seen, key)
 		return 0
 	}
-	if f.n >= max {
+	if f.n >= limit {
 		return left
 	}
 	return 0

@@ -132,7 +132,7 @@ func (s *server) issue(ctx context.Context, kind string, p *Principal, name, pwF
 func userLabel(name string) string {
 	ok := len(name) <= 63
 	for _, r := range name {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+		if !isLabelRune(r) {
 			ok = false
 		}
 	}
@@ -187,7 +187,7 @@ func parseToken(tok string) (kind, id, secret string, ok bool) {
 
 func isHex(s string) bool {
 	for _, r := range s {
-		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') {
+		if !isHexRune(r) {
 			return false
 		}
 	}
@@ -272,7 +272,7 @@ func (s *server) isRevoked(name string) bool {
 // moment ago.
 func (s *server) credentials(ctx context.Context, p *Principal, kind string, live bool) ([]*credential, error) {
 	list := &corev1.SecretList{}
-	var r client.Reader = s.Cache
+	r := client.Reader(s.Cache)
 	if live {
 		r = s.Own
 	}
@@ -319,3 +319,9 @@ func (s *server) touch(c *credential) {
 		}
 	}()
 }
+
+func isLabelRune(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.'
+}
+
+func isHexRune(r rune) bool { return r >= '0' && r <= '9' || r >= 'a' && r <= 'f' }
