@@ -34,6 +34,14 @@ const (
 	// tenancy-self-serve keeps anybody from forging or changing it.
 	AnnotationCreatedBy = "tenancy.dev/created-by"
 
+	// LabelWorkspaceVolume "true" marks the namespace of a workspace with a
+	// volume; AnnotationWorkspaceVolumeClaim and AnnotationWorkspaceVolumePath
+	// on it name the claim and where pods mount it. The controller sets
+	// them; the MutatingAdmissionPolicy tenancy-workspace-volume reads them.
+	LabelWorkspaceVolume           = "tenancy.dev/workspace-volume"
+	AnnotationWorkspaceVolumeClaim = "tenancy.dev/workspace-volume-claim"
+	AnnotationWorkspaceVolumePath  = "tenancy.dev/workspace-volume-path"
+
 	// Finalizer is held on a Workspace until everything it created is gone.
 	Finalizer = "tenancy.dev/cleanup"
 

@@ -57,6 +57,48 @@ type StorageSpec struct {
 	// +optional
 	// +kubebuilder:validation:items:Enum=ReadWriteOnce;ReadOnlyMany;ReadWriteMany;ReadWriteOncePod
 	AccessModes []corev1.PersistentVolumeAccessMode `json:"accessModes,omitempty"`
+	// MountPath is where every container of every pod in the workspace
+	// finds the volume, mounted at admission (MutatingAdmissionPolicy
+	// tenancy-workspace-volume); "/workspace" when empty. A pod annotated
+	// tenancy.dev/workspace-volume: "false" is left alone.
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('/') && !self.contains(':')",message="mountPath must be an absolute path without ':'"
+	MountPath string `json:"mountPath,omitempty"`
+}
+
+// DefaultMountPath is where pods find the workspace volume by default.
+const DefaultMountPath = "/workspace"
+
+// OwnerRole names the ClusterRole a workspace's owner is bound to in its
+// namespace: admin (the default), edit, workload-manager (Tenancy's
+// ClusterRole tenancy:workload-manager: the rights a workload manager such
+// as Plexus needs, no RBAC or quota writes), or the name of another
+// ClusterRole — which only somebody who may bind it may name.
+// +kubebuilder:validation:MinLength=1
+// +kubebuilder:validation:MaxLength=253
+// +kubebuilder:validation:XValidation:rule="!self.contains('/') && !self.contains('%') && self.trim() == self",message="ownerRole is a ClusterRole name: no '/', '%' or surrounding spaces"
+type OwnerRole string
+
+// Owner roles Tenancy knows by name.
+const (
+	OwnerRoleAdmin           OwnerRole = "admin"
+	OwnerRoleEdit            OwnerRole = "edit"
+	OwnerRoleWorkloadManager OwnerRole = "workload-manager"
+)
+
+// WorkloadManagerClusterRole is the ClusterRole of OwnerRoleWorkloadManager.
+const WorkloadManagerClusterRole = "tenancy:workload-manager"
+
+// ClusterRole is the ClusterRole the owner is bound to.
+func (r OwnerRole) ClusterRole() string {
+	switch r {
+	case "":
+		return string(OwnerRoleAdmin)
+	case OwnerRoleWorkloadManager:
+		return WorkloadManagerClusterRole
+	}
+	return string(r)
 }
 
 // PodSecurityLevel is a Pod Security Standard level enforced on the namespace.
@@ -104,10 +146,15 @@ type AWSIAMRole struct {
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.contributors) || !has(self.owner) || self.contributors.all(c, !(c.kind == self.owner.kind && c.name == self.owner.name && (!has(c.__namespace__) || !has(self.owner.__namespace__) || c.__namespace__ == self.owner.__namespace__)))",message="the owner cannot also be a contributor: remove them from spec.contributors",fieldPath=".contributors"
 type WorkspaceSpec struct {
-	// Owner gets the admin ClusterRole in the namespace, plus Rules and
+	// Owner gets OwnerRole (admin by default) in the namespace, plus Rules and
 	// ClusterRules. A workspace with no owner is kept but not Ready.
 	// +optional
 	Owner *Subject `json:"owner,omitempty"`
+
+	// OwnerRole is what the owner may do in the namespace; the class's, or
+	// admin, when unset.
+	// +optional
+	OwnerRole OwnerRole `json:"ownerRole,omitempty"`
 
 	// Contributors the workspace is shared with, each at admin, edit or view.
 	// +optional
@@ -195,6 +242,15 @@ type WorkspaceStatus struct {
 	// +optional
 	Class string `json:"class,omitempty"`
 
+	// NodeSelector is the node pool the workspace's pods run on (the
+	// workspace's or its class's), e.g. tenancy.dev/pool: gpu.
+	// +optional
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+
+	// OwnerRole is the ClusterRole the owner is bound to in the namespace.
+	// +optional
+	OwnerRole string `json:"ownerRole,omitempty"`
+
 	// Conditions: Ready, and one per managed part.
 	// +optional
 	// +listType=map
@@ -279,6 +335,11 @@ type WorkspaceClassSpec struct {
 	// PodSecurity level enforced; baseline when unset.
 	// +optional
 	PodSecurity PodSecurityLevel `json:"podSecurity,omitempty"`
+
+	// OwnerRole is what each workspace's owner may do in its namespace;
+	// admin when unset.
+	// +optional
+	OwnerRole OwnerRole `json:"ownerRole,omitempty"`
 
 	// MaxWorkspacesPerOwner bounds how many workspaces one owner may create
 	// for themselves with this class (self-serve), counting every workspace

@@ -85,7 +85,7 @@ created is removed again.`,
 	o.kube = userKubeFlags(cmd)
 	f := cmd.Flags()
 	f.StringVarP(&o.Namespace, "namespace", "n", "", "name of the user's workspace and namespace; default NAME")
-	f.StringVar(&o.ConfigFile, "config", "", "user file: quota, roles, clusterRoles (as in Arena), class, groups, contributors, limitRange")
+	f.StringVar(&o.ConfigFile, "config", "", "user file: quota, roles, clusterRoles (as in Arena), class, ownerRole, groups, contributors, limitRange")
 	f.StringVar(&o.Class, "class", "", "WorkspaceClass of the workspace; default the config's class, else the cluster's default class")
 	f.StringArrayVar(&o.Groups, "group", nil, "group the user belongs to (repeatable); added to the config's groups")
 	f.BoolVar(&o.Force, "force", false, "update an existing user and workspace to this configuration instead of failing")

@@ -52,6 +52,7 @@ func setUserWorkspaceSpec(s *tenancyv1.WorkspaceSpec, owner, class string, cfg *
 	s.LimitRange = cfg.LimitRange.DeepCopy()
 	s.Rules = cfg.Roles
 	s.ClusterRules = cfg.ClusterRoles
+	s.OwnerRole = cfg.OwnerRole
 	s.Contributors = cfg.Contributors
 }
 

@@ -101,6 +101,19 @@ func describeWorkspace(out io.Writer, ws *tenancyv1.Workspace, now time.Time) er
 	}
 	field("Class", class)
 	field("Namespace", orNone(ws.Status.Namespace))
+	if ws.Status.OwnerRole != "" {
+		field("Owner role", ws.Status.OwnerRole)
+	}
+	pool := "<any node>"
+	if len(ws.Status.NodeSelector) > 0 {
+		pairs := make([]string, 0, len(ws.Status.NodeSelector))
+		for k, v := range ws.Status.NodeSelector {
+			pairs = append(pairs, k+"="+v)
+		}
+		slices.Sort(pairs)
+		pool = strings.Join(pairs, ",")
+	}
+	field("Node pool", pool)
 	ready := "Unknown"
 	if c := meta.FindStatusCondition(ws.Status.Conditions, tenancyv1.ConditionReady); c != nil {
 		ready = string(c.Status) + " (" + c.Reason + ")"

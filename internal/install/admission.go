@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	admissionv1ac "k8s.io/client-go/applyconfigurations/admissionregistration/v1"
 	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
+	rbacv1ac "k8s.io/client-go/applyconfigurations/rbac/v1"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -43,6 +44,13 @@ const (
 	ClassNamesPolicy = "tenancy-class-name-pattern"
 	// SystemNamespace holds Tenancy's own configuration.
 	SystemNamespace = "tenancy-system"
+	// VolumePolicy (a MutatingAdmissionPolicy) mounts a workspace's volume
+	// into every container of every pod created in its namespace.
+	VolumePolicy = "tenancy-workspace-volume"
+	// AnnotationPodVolume "false" on a pod keeps the volume out of it.
+	AnnotationPodVolume = "tenancy.dev/workspace-volume"
+	// podVolumeName is the name of the injected volume.
+	podVolumeName = "tenancy-workspace"
 )
 
 // ReservedNamePatterns are the names no self-serve user may give a
@@ -73,7 +81,8 @@ func globRegex(patterns []string) string {
 }
 
 // Admission server-side applies the admission policies that hold for
-// everybody: no escalation through rules, and — where the API server
+// everybody, and the ClusterRole tenancy:workload-manager that workspaces
+// may name as their ownerRole: no escalation through rules, and — where the API server
 // serves MutatingAdmissionPolicy (Kubernetes 1.36 on; earlier clusters get
 // the controller's fallback) — the Workspace defaults. It says whether the
 // mutating policies are in place.
@@ -82,11 +91,12 @@ func Admission(ctx context.Context, c client.Client, cfg *rest.Config) (mutating
 	if err != nil {
 		return false, err
 	}
-	objs := []runtime.ApplyConfiguration{noEscalationPolicy(), noEscalationBinding()}
+	objs := []runtime.ApplyConfiguration{workloadManagerRole(), noEscalationPolicy(), noEscalationBinding()}
 	mutating = MutatingServed(disc)
 	if mutating {
 		objs = append(objs, defaultsPolicy(), mutatingBinding(DefaultsPolicy, nil),
-			defaultClassPolicy(), mutatingBinding(DefaultClassPolicy, allParams()))
+			defaultClassPolicy(), mutatingBinding(DefaultClassPolicy, allParams()),
+			volumePolicy(), mutatingBinding(VolumePolicy, nil))
 	}
 	for _, ac := range objs {
 		if err := c.Apply(ctx, ac, client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
@@ -207,6 +217,99 @@ func noEscalationPolicy() *admissionv1ac.ValidatingAdmissionPolicyApplyConfigura
 			WithValidations(
 				rule("rules", "roles", "object.metadata.name", "roles in the workspace namespace"),
 				rule("clusterRules", "clusterroles", "", "clusterroles"),
+				ownerRoleRule(),
+			))
+}
+
+// ownerRoleRule: naming a ClusterRole other than admin, edit or
+// workload-manager (each less than a namespace's admin) as a workspace's
+// ownerRole takes bind on that ClusterRole, as binding it in RBAC would.
+func ownerRoleRule() *admissionv1ac.ValidationApplyConfiguration {
+	role := "(has(object.spec) && has(object.spec.ownerRole) ? object.spec.ownerRole : '')"
+	old := "(request.operation == 'UPDATE' && has(oldObject.spec) && has(oldObject.spec.ownerRole) ? oldObject.spec.ownerRole : '')"
+	known := fmt.Sprintf("['', '%s', '%s', '%s']", tenancyv1.OwnerRoleAdmin, tenancyv1.OwnerRoleEdit, tenancyv1.OwnerRoleWorkloadManager)
+	return admissionv1ac.Validation().
+		WithExpression(role + " in " + known + " || " + role + " == " + old + " || " +
+			"authorizer.group('rbac.authorization.k8s.io').resource('clusterroles').name(" + role + ").check('bind').allowed()").
+		WithReason(metav1.StatusReasonForbidden).
+		WithMessage("you may not make a ClusterRole you may not bind the owner role of a workspace: use admin, edit or workload-manager, or ask a cluster admin").
+		WithMessageExpression("'you may not name ClusterRole ' + " + role + " + ' as spec.ownerRole: that takes bind on it, as binding it would; use admin, edit or workload-manager, or ask a cluster admin'")
+}
+
+// workloadManagerRule is one rule of the workload-manager role.
+func workloadManagerRule(groups, resources, verbs []string) *rbacv1ac.PolicyRuleApplyConfiguration {
+	return rbacv1ac.PolicyRule().WithAPIGroups(groups...).WithResources(resources...).WithVerbs(verbs...)
+}
+
+// workloadManagerRole is exactly the namespace Role of the Plexus cluster
+// requirements: what a workload manager deploying into the namespace
+// needs, and no RBAC or quota writes. Bound as a workspace's ownerRole
+// (workload-manager) in its namespace.
+func workloadManagerRole() *rbacv1ac.ClusterRoleApplyConfiguration {
+	all := []string{"*"}
+	return rbacv1ac.ClusterRole(tenancyv1.WorkloadManagerClusterRole).WithLabels(managedLabels()).WithRules(
+		workloadManagerRule([]string{"", "extensions", "apps"}, []string{"deployments", "replicasets", "pods", "pods/log", "pods/exec",
+			"pods/portforward", "events", "deployments/status", "networkpolicies", "statefulsets"}, all),
+		workloadManagerRule([]string{""}, []string{"services", "services/status"}, all),
+		workloadManagerRule([]string{"batch", "extensions"}, []string{"jobs", "jobs/status"}, all),
+		workloadManagerRule([]string{""}, []string{"persistentvolumeclaims"}, all),
+		workloadManagerRule([]string{""}, []string{"secrets"}, all),
+		workloadManagerRule([]string{""}, []string{"resourcequotas", "limitranges"}, []string{"list"}),
+		workloadManagerRule([]string{"networking.k8s.io"}, []string{"networkpolicies"}, all),
+		workloadManagerRule([]string{"com.ie.ibm.hpsys"}, []string{"datasets"}, all),
+	)
+}
+
+// volumePolicy mounts a workspace's volume into every pod created in its
+// namespace — Plexus's "one PVC per user mounted into every user pod" —
+// whatever made the pod (a Deployment, a Job, a StatefulSet, kubectl run).
+// The namespace says which claim and where (annotations the controller
+// sets when the workspace has storage). Pods that already mount the claim,
+// already have a volume of the name, or are annotated
+// tenancy.dev/workspace-volume: "false" are left alone; a container with
+// something mounted at the path already keeps it.
+func volumePolicy() *admissionv1ac.MutatingAdmissionPolicyApplyConfiguration {
+	ann := func(key string) string {
+		return fmt.Sprintf("has(namespaceObject.metadata.annotations) && '%[1]s' in namespaceObject.metadata.annotations ? namespaceObject.metadata.annotations['%[1]s'] : ''", key)
+	}
+	mount := func(typ string) string {
+		return "Object.spec." + typ + ".volumeMounts{name: '" + podVolumeName + "', mountPath: variables.path}"
+	}
+	containers := func(field string) string {
+		return fmt.Sprintf("object.spec.%[1]s.map(c, has(c.volumeMounts) && c.volumeMounts.exists(m, m.mountPath == variables.path) ? "+
+			"Object.spec.%[1]s{name: c.name} : Object.spec.%[1]s{name: c.name, volumeMounts: [%[2]s]})", field, mount(field))
+	}
+	v := func(name, expr string) *admissionv1ac.VariableApplyConfiguration {
+		return admissionv1ac.Variable().WithName(name).WithExpression(expr)
+	}
+	return admissionv1ac.MutatingAdmissionPolicy(VolumePolicy).WithLabels(managedLabels()).WithSpec(
+		admissionv1ac.MutatingAdmissionPolicySpec().
+			WithFailurePolicy(admissionregistrationv1.Ignore).
+			WithReinvocationPolicy(admissionregistrationv1.IfNeededReinvocationPolicy).
+			WithMatchConstraints(admissionv1ac.MatchResources().
+				WithNamespaceSelector(metav1ac.LabelSelector().WithMatchLabels(map[string]string{tenancyv1.LabelWorkspaceVolume: "true"})).
+				WithResourceRules(admissionv1ac.NamedRuleWithOperations().
+					WithAPIGroups("").WithAPIVersions("v1").WithResources("pods").
+					WithOperations(admissionregistrationv1.Create))).
+			WithMatchConditions(
+				admissionv1ac.MatchCondition().WithName("not-opted-out").
+					WithExpression(fmt.Sprintf("!has(object.metadata.annotations) || !('%[1]s' in object.metadata.annotations) || object.metadata.annotations['%[1]s'] != 'false'", AnnotationPodVolume)),
+			).
+			WithVariables(
+				v("claim", ann(tenancyv1.AnnotationWorkspaceVolumeClaim)),
+				v("path", ann(tenancyv1.AnnotationWorkspaceVolumePath)),
+				// Nothing to do without a claim, or where the pod has it already.
+				v("skip", "variables.claim == '' || variables.path == '' || (has(object.spec.volumes) && object.spec.volumes.exists(v, v.name == '"+podVolumeName+"' || "+
+					"(has(v.persistentVolumeClaim) && v.persistentVolumeClaim.claimName == variables.claim)))"),
+			).
+			WithMutations(
+				admissionv1ac.Mutation().WithPatchType(admissionregistrationv1.PatchTypeApplyConfiguration).
+					WithApplyConfiguration(admissionv1ac.ApplyConfiguration().WithExpression(
+						"variables.skip ? Object{} : Object{spec: Object.spec{" +
+							"volumes: [Object.spec.volumes{name: '" + podVolumeName + "', persistentVolumeClaim: Object.spec.volumes.persistentVolumeClaim{claimName: variables.claim}}], " +
+							"containers: " + containers("containers") +
+							(", initContainers: has(object.spec.initContainers) ? " + containers("initContainers") + " : []") +
+							"}}")),
 			))
 }
 

@@ -47,7 +47,7 @@ var SelfServeOwnFields = []string{"owner", "class", "contributors"}
 // field is in exactly one of SelfServeOwnFields and SelfServeAdminFields (a
 // unit test checks).
 var SelfServeAdminFields = []string{
-	"resourceQuota", "limitRange", "rules", "clusterRules", "nodeSelector",
+	"ownerRole", "resourceQuota", "limitRange", "rules", "clusterRules", "nodeSelector",
 	"tolerations", "storage", "networkIsolation", "podSecurity", "plugins",
 }
 

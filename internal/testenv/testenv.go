@@ -319,3 +319,17 @@ func Leftovers(ctx context.Context, c client.Client, name string) ([]string, err
 	}
 	return out, nil
 }
+
+// Eventually polls f every 200ms until it returns nil, and fails the test
+// with f's last error once timeout has passed.
+func Eventually(t testing.TB, timeout time.Duration, what string, f func(ctx context.Context) error) {
+	t.Helper()
+	var last error
+	err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		last = f(ctx)
+		return last == nil, nil
+	})
+	if err != nil {
+		t.Fatalf("%s: not within %s: %v", what, timeout, last)
+	}
+}

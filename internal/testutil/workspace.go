@@ -71,6 +71,12 @@ func (b *WorkspaceBuilder) Owner(name string) *WorkspaceBuilder {
 	return b.OwnerSubject(User(name))
 }
 
+// OwnerRole sets what the owner may do in the namespace.
+func (b *WorkspaceBuilder) OwnerRole(r tenancyv1.OwnerRole) *WorkspaceBuilder {
+	b.ws.Spec.OwnerRole = r
+	return b
+}
+
 // OwnerSubject makes s the owner.
 func (b *WorkspaceBuilder) OwnerSubject(s tenancyv1.Subject) *WorkspaceBuilder {
 	b.ws.Spec.Owner = &s

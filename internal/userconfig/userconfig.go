@@ -1,6 +1,6 @@
 // Package userconfig reads the user file of `tenancy user add --config`:
 // the file of the Arena multi-user guide (keys quota, roles and
-// clusterRoles) accepted unchanged, plus Tenancy's own keys (class, groups,
+// clusterRoles) accepted unchanged, plus Tenancy's own keys (class, ownerRole, groups,
 // contributors, limitRange). Decoding is strict: an unknown key or a value
 // of the wrong kind is an error naming the field.
 package userconfig
@@ -40,10 +40,13 @@ type Config struct {
 	Contributors []tenancyv1.Contributor
 	// LimitRange is the per-container defaults and bounds.
 	LimitRange *tenancyv1.LimitRangeSpec
+	// OwnerRole is what the user may do in the workspace: admin (the
+	// default), edit, workload-manager or another ClusterRole's name.
+	OwnerRole tenancyv1.OwnerRole
 }
 
 // Keys are the top-level keys a user file may have.
-var Keys = []string{"quota", "roles", "clusterRoles", "class", "groups", "contributors", "limitRange"}
+var Keys = []string{"quota", "roles", "clusterRoles", "class", "ownerRole", "groups", "contributors", "limitRange"}
 
 // Load reads and parses the file at path; errors name the file.
 func Load(path string) (*Config, error) {
@@ -98,6 +101,14 @@ func Parse(data []byte) (*Config, error) {
 		}
 		if errs := validation.IsDNS1123Subdomain(c.Class); c.Class != "" && len(errs) > 0 {
 			return nil, fmt.Errorf("class %q is not a valid WorkspaceClass name: %s", c.Class, strings.Join(errs, "; "))
+		}
+	}
+	if raw, ok := top["ownerRole"]; ok {
+		if err := strictDecode("ownerRole", raw, &c.OwnerRole); err != nil {
+			return nil, err
+		}
+		if r := string(c.OwnerRole); r == "" || strings.ContainsAny(r, "/%") || strings.TrimSpace(r) != r {
+			return nil, fmt.Errorf("ownerRole %q is not a ClusterRole name: use admin, edit, workload-manager or the name of a ClusterRole", r)
 		}
 	}
 	if raw, ok := top["groups"]; ok {

@@ -49,6 +49,12 @@ func TestParse(t *testing.T) {
 		want *Config
 	}{
 		"empty file is the defaults": {in: "", want: &Config{}},
+		"the Plexus user": {
+			in: "class: plexus\nownerRole: workload-manager\nclusterRoles:\n  - apiGroups: [\"\"]\n    resources: [\"nodes\", \"namespaces\"]\n    verbs: [\"get\", \"list\", \"watch\"]\n",
+			want: &Config{Class: "plexus", OwnerRole: tenancyv1.OwnerRoleWorkloadManager, ClusterRoles: []rbacv1.PolicyRule{
+				{APIGroups: []string{""}, Resources: []string{"nodes", "namespaces"}, Verbs: []string{"get", "list", "watch"}},
+			}},
+		},
 		"arena bob": {in: bobYAML, want: &Config{
 			Quota: corev1.ResourceList{
 				"limits.cpu": resource.MustParse("10"), "requests.cpu": resource.MustParse("5"),
@@ -102,7 +108,7 @@ limitRange:
 
 func TestParseErrors(t *testing.T) {
 	tests := map[string]struct{ in, want string }{
-		"unknown key":         {"quotas:\n  requests.cpu: 1\n", `unknown key "quotas" (known keys: "quota", "roles", "clusterRoles", "class", "groups", "contributors", "limitRange")`},
+		"unknown key":         {"quotas:\n  requests.cpu: 1\n", `unknown key "quotas" (known keys: "quota", "roles", "clusterRoles", "class", "ownerRole", "groups", "contributors", "limitRange")`},
 		"bad quantity":        {"quota:\n  requests.cpu: ten\n", `quota "requests.cpu": "ten" is not a quantity (e.g. "10" or "500m")`},
 		"negative quantity":   {"quota:\n  requests.cpu: -1\n", `quota "requests.cpu": "-1" is negative`},
 		"bad resource name":   {"quota:\n  requests cpu: 1\n", `quota "requests cpu" is not a resource name`},
@@ -119,6 +125,8 @@ func TestParseErrors(t *testing.T) {
 		"limitRange key":      {"limitRange:\n  min: {cpu: 1}\n", `limitRange: unknown key "min"`},
 		"limitRange quantity": {"limitRange:\n  max: {cpu: lots}\n", `limitRange.max "cpu": "lots" is not a quantity`},
 		"class name":          {"class: GPU_Pool\n", `class "GPU_Pool" is not a valid WorkspaceClass name`},
+		"owner role":          {"ownerRole: a/b\n", `ownerRole "a/b" is not a ClusterRole name`},
+		"owner role list":     {"ownerRole: [edit]\n", `ownerRole`},
 		"not a map":           {"- a\n- b\n", `the file must be a YAML map`},
 		"not yaml":            {"quota: [\n", `not valid YAML`},
 	}

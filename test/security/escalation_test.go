@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tenancy-dev/tenancy/internal/install"
+	"github.com/tenancy-dev/tenancy/internal/testenv"
 )
 
 // TestNoEscalationThroughRules: a Tenancy admin (bound to tenancy:admin
@@ -65,7 +66,7 @@ func TestNoEscalationThroughRules(t *testing.T) {
 	bind(t, "ws-admin", granter.Name)
 	held := workspace("esc-held", "ws-admin")
 	held.Spec.ClusterRules = []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get"}}}
-	eventually(t, 30*time.Second, "cluster rules granted by a granter", func(ctx context.Context) error {
+	testenv.Eventually(t, 30*time.Second, "cluster rules granted by a granter", func(ctx context.Context) error {
 		return c.Create(ctx, held.DeepCopy(), client.DryRunAll)
 	})
 	ns := workspace("esc-ns-2", "ws-admin")

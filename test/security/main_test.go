@@ -19,7 +19,6 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
@@ -82,26 +81,12 @@ func creator(t *testing.T, user string) client.Client {
 	return as(t, user)
 }
 
-// eventually polls f until it returns nil, failing after timeout with the
-// last error.
-func eventually(t *testing.T, timeout time.Duration, what string, f func(ctx context.Context) error) {
-	t.Helper()
-	var last error
-	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
-		last = f(ctx)
-		return last == nil, nil
-	})
-	if err != nil {
-		t.Fatalf("%s: not within %s: %v", what, timeout, last)
-	}
-}
-
 // refused polls until creating obj as c fails with a message containing
 // want (admission policies load asynchronously), and fails if it ever
 // succeeds.
 func refused(t *testing.T, c client.Client, obj client.Object, want string) {
 	t.Helper()
-	eventually(t, 30*time.Second, "refusal of "+obj.GetName(), func(ctx context.Context) error {
+	testenv.Eventually(t, 30*time.Second, "refusal of "+obj.GetName(), func(ctx context.Context) error {
 		o := obj.DeepCopyObject().(client.Object)
 		err := c.Create(ctx, o, client.DryRunAll)
 		switch {
@@ -131,7 +116,7 @@ func deleteWorkspace(t *testing.T, name string) {
 
 func waitGone(t *testing.T, obj client.Object) {
 	t.Helper()
-	eventually(t, 2*time.Minute, "deletion of "+obj.GetName(), func(ctx context.Context) error {
+	testenv.Eventually(t, 2*time.Minute, "deletion of "+obj.GetName(), func(ctx context.Context) error {
 		err := env.Admin.Get(ctx, client.ObjectKeyFromObject(obj), obj.DeepCopyObject().(client.Object))
 		if apierrors.IsNotFound(err) {
 			return nil
@@ -144,7 +129,7 @@ func waitGone(t *testing.T, obj client.Object) {
 func waitReason(t *testing.T, name, reason string) *tenancyv1.Workspace {
 	t.Helper()
 	ws := &tenancyv1.Workspace{}
-	eventually(t, time.Minute, "workspace "+name+" Ready reason "+reason, func(ctx context.Context) error {
+	testenv.Eventually(t, time.Minute, "workspace "+name+" Ready reason "+reason, func(ctx context.Context) error {
 		if err := env.Admin.Get(ctx, client.ObjectKey{Name: name}, ws); err != nil {
 			return err
 		}

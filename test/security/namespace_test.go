@@ -105,7 +105,7 @@ func TestStuckTerminating(t *testing.T) {
 	}
 	deleteWorkspace(t, "stuck")
 	got := waitReason(t, "stuck", tenancyv1.ReasonTerminating)
-	eventually(t, time.Minute, "the namespace's reason quoted", func(ctx context.Context) error {
+	testenv.Eventually(t, time.Minute, "the namespace's reason quoted", func(ctx context.Context) error {
 		if err := env.Admin.Get(ctx, client.ObjectKey{Name: "stuck"}, got); err != nil {
 			return err
 		}
@@ -136,7 +136,7 @@ func TestFinalizerRemovalKeepsOthers(t *testing.T) {
 	}
 	waitReason(t, "fin", tenancyv1.ReasonReconciled)
 	deleteWorkspace(t, "fin")
-	eventually(t, time.Minute, "only Tenancy's finalizer removed", func(ctx context.Context) error {
+	testenv.Eventually(t, time.Minute, "only Tenancy's finalizer removed", func(ctx context.Context) error {
 		if err := env.Admin.Get(ctx, client.ObjectKey{Name: "fin"}, ws); err != nil {
 			return err
 		}

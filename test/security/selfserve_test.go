@@ -18,6 +18,7 @@ import (
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
 	"github.com/tenancy-dev/tenancy/internal/install"
+	"github.com/tenancy-dev/tenancy/internal/testenv"
 )
 
 func class(t *testing.T, name string, mutate func(*tenancyv1.WorkspaceClass)) {
@@ -54,7 +55,7 @@ func TestSelfServeMetadata(t *testing.T) {
 	ws = workspace("meta-created", "meta-user")
 	ws.Spec.Class = "meta"
 	ws.Annotations = map[string]string{tenancyv1.AnnotationCreatedBy: "somebody-else"}
-	eventually(t, 30*time.Second, "create with a forged creator", func(ctx context.Context) error {
+	testenv.Eventually(t, 30*time.Second, "create with a forged creator", func(ctx context.Context) error {
 		o := ws.DeepCopy()
 		if err := c.Create(ctx, o, client.DryRunAll); err != nil {
 			return err
@@ -141,7 +142,7 @@ func TestDefaultClassAtAdmission(t *testing.T) {
 	})
 	c := creator(t, "kf-user")
 	ws := workspace("kf-user-ws", "kf-user")
-	eventually(t, 30*time.Second, "default class set at admission", func(ctx context.Context) error {
+	testenv.Eventually(t, 30*time.Second, "default class set at admission", func(ctx context.Context) error {
 		o := ws.DeepCopy()
 		if err := c.Create(ctx, o, client.DryRunAll); err != nil {
 			return err

@@ -30,6 +30,7 @@ var (
 type effective struct {
 	Name             string
 	Owner            *tenancyv1.Subject
+	OwnerRole        tenancyv1.OwnerRole
 	Contributors     []tenancyv1.Contributor
 	Quota            *corev1.ResourceQuotaSpec
 	LimitRange       tenancyv1.LimitRangeSpec
@@ -56,6 +57,7 @@ func effectiveSpec(ws *tenancyv1.Workspace, class *tenancyv1.WorkspaceClass) eff
 	e := effective{
 		Name:             ws.Name,
 		Owner:            s.Owner,
+		OwnerRole:        s.OwnerRole,
 		Contributors:     s.Contributors,
 		Quota:            mergeQuota(cs.ResourceQuota, s.ResourceQuota),
 		NamespaceLabels:  cs.NamespaceLabels,
@@ -70,6 +72,9 @@ func effectiveSpec(ws *tenancyv1.Workspace, class *tenancyv1.WorkspaceClass) eff
 	}
 	if len(e.Tolerations) == 0 {
 		e.Tolerations = cs.Tolerations
+	}
+	if e.OwnerRole == "" {
+		e.OwnerRole = cs.OwnerRole
 	}
 	if e.Storage == nil {
 		e.Storage = cs.Storage

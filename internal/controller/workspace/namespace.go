@@ -28,7 +28,17 @@ func desiredNamespace(e effective, m objectMeta) *corev1ac.NamespaceApplyConfigu
 		labels[k] = v
 	}
 	labels[labelPodSecurityEnforce] = string(e.PodSecurity)
+	if e.Storage != nil {
+		labels[tenancyv1.LabelWorkspaceVolume] = "true"
+	}
 	ns := corev1ac.Namespace(e.Name).WithLabels(labels).WithOwnerReferences(m.ownerRef())
+	if e.Storage != nil {
+		path := e.Storage.MountPath
+		if path == "" {
+			path = tenancyv1.DefaultMountPath
+		}
+		ns.WithAnnotations(map[string]string{tenancyv1.AnnotationWorkspaceVolumeClaim: storageClaimName, tenancyv1.AnnotationWorkspaceVolumePath: path})
+	}
 	if len(e.NodeSelector) > 0 {
 		pairs := make([]string, 0, len(e.NodeSelector))
 		for _, k := range sortedKeys(e.NodeSelector) {

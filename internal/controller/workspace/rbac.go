@@ -13,7 +13,7 @@ import (
 
 // Names of the RBAC objects in a workspace namespace.
 const (
-	ownerBindingName   = "tenancy:owner"
+	ownerBindingPrefix = "tenancy:owner"
 	ownerRulesName     = "tenancy:owner-rules"
 	editorSAName       = "default-editor"
 	viewerSAName       = "default-viewer"
@@ -67,7 +67,7 @@ func desiredRBAC(e effective, m objectMeta, resolve SubjectResolver) rbacObjects
 		owner = resolve(*e.Owner)
 	}
 	if len(owner) > 0 {
-		bind(ownerBindingName, string(tenancyv1.RoleAdmin), owner...)
+		bind(ownerBindingName(e.OwnerRole), e.OwnerRole.ClusterRole(), owner...)
 		if len(e.Rules) > 0 {
 			out.Roles = append(out.Roles, rbacv1ac.Role(ownerRulesName, ns).WithLabels(m.labels()).
 				WithOwnerReferences(m.ownerRef()).WithRules(policyRulesAC(e.Rules)...))
@@ -87,7 +87,12 @@ func desiredRBAC(e effective, m objectMeta, resolve SubjectResolver) rbacObjects
 		}
 	}
 
-	readers, writers := slices.Clone(owner), slices.Clone(owner)
+	// Only an admin owner may change contributors: sharing grants admin,
+	// edit or view, more than an edit or workload-manager owner holds.
+	readers, writers := slices.Clone(owner), []rbacv1.Subject(nil)
+	if r := e.OwnerRole; r == "" || r == tenancyv1.OwnerRoleAdmin {
+		writers = slices.Clone(owner)
+	}
 	for _, c := range e.Contributors {
 		subjects := resolve(c.Subject)
 		bind(contributorBindingName(c), string(c.Role), subjects...)
@@ -130,6 +135,16 @@ func memberReaderName(workspace string) string {
 // admin contributors patch and update the Workspace object.
 func memberWriterName(workspace string) string {
 	return rbacName("tenancy", "workspace", workspace, "manager")
+}
+
+// ownerBindingName names the owner's RoleBinding after its role (roleRef
+// is immutable, so a changed role is a new binding); the admin one keeps
+// the name it always had.
+func ownerBindingName(r tenancyv1.OwnerRole) string {
+	if r == "" || r == tenancyv1.OwnerRoleAdmin {
+		return ownerBindingPrefix
+	}
+	return rbacName(ownerBindingPrefix, string(r))
 }
 
 // clusterRulesName is the ClusterRole (and binding) holding a workspace

@@ -265,6 +265,15 @@ func TestDesiredRBAC(t *testing.T) {
 				},
 			}, "ml", []rbacv1.Subject{alex, alexToken, bob, bobToken}, []rbacv1.Subject{alex, alexToken}),
 		},
+		"owner role workload-manager: its own binding, may not change the Workspace": {
+			ws: testutil.Workspace("ml").Owner("alex").OwnerRole(tenancyv1.OwnerRoleWorkloadManager).Obj(),
+			want: withMembers(rbacView{
+				ServiceAccounts: defaultSAs(),
+				RoleBindings: defaultBindings("ml", map[string]binding{
+					"tenancy:owner:workload-manager": {"ClusterRole", "tenancy:workload-manager", []rbacv1.Subject{alex}},
+				}),
+			}, "ml", []rbacv1.Subject{alex}, nil),
+		},
 		"plugins annotate default-editor only": {
 			ws: testutil.Workspace("ml").Owner("alex").
 				GKEWorkloadIdentity("ml-team@project.iam.gserviceaccount.com").

@@ -191,6 +191,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 	}
 	st.part(tenancyv1.ConditionNamespace, nil)
 	st.status.Namespace = ws.Name
+	st.status.NodeSelector = e.NodeSelector
+	st.status.OwnerRole = e.OwnerRole.ClusterRole()
 
 	users, err := r.users(ctx, ws)
 	if err != nil {
