@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -44,7 +45,9 @@ type UpOptions struct {
 	CPUNodes       int
 	GPUNodes       int
 	SimulatedNodes int
-	serve          serveFlags // the web UI and REST API
+
+	serve        serveFlags // the web UI and REST API
+	addressGiven bool       // --address was set: a busy port is an error
 }
 
 func newUpCommand(streams genericiooptions.IOStreams) *cobra.Command {
@@ -104,6 +107,7 @@ func (o *UpOptions) Complete(cmd *cobra.Command) {
 	if o.BinDir == "" {
 		o.BinDir = localcluster.DefaultBinDir()
 	}
+	o.addressGiven = cmd.Flags().Changed("address")
 	named := cmd.Flags().Changed("kubeconfig") || cmd.Flags().Changed("context") || cmd.Flags().Changed("server")
 	if env := o.getenv("KUBECONFIG"); env != "" && !o.isOwnKubeconfig(env) {
 		named = true
@@ -350,6 +354,17 @@ func (o *UpOptions) startServer(ctx context.Context, c client.Client, cfg *rest.
 			return nil, "", err
 		}
 		cfg = sc
+	}
+	if !o.addressGiven {
+		// The default port is taken (another 'tenancy up', say): any free
+		// one on the same host will do.
+		if ln, err := net.Listen("tcp", o.serve.Address); err != nil {
+			host, _, _ := net.SplitHostPort(o.serve.Address)
+			fmt.Fprintf(o.streams.Out, "%s is in use; the web UI takes a free port instead (--address chooses)\n", o.serve.Address)
+			o.serve.Address = net.JoinHostPort(host, "0")
+		} else {
+			_ = ln.Close()
+		}
 	}
 	logFile, err := os.OpenFile(filepath.Join(logDir, "server.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {

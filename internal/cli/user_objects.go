@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
+	"github.com/tenancy-dev/tenancy/internal/passwords"
 	"github.com/tenancy-dev/tenancy/internal/userconfig"
 )
 
@@ -21,7 +22,7 @@ func userLabels(user string) map[string]string {
 
 // desiredUser is the User `tenancy user add` declares.
 func desiredUser(name string, groups []string) *tenancyv1.User {
-	u := &tenancyv1.User{Spec: tenancyv1.UserSpec{Groups: groups}}
+	u := &tenancyv1.User{Spec: tenancyv1.UserSpec{Groups: groups, PasswordSecret: passwords.SecretName(name)}}
 	u.APIVersion, u.Kind = tenancyv1.GroupVersion.String(), "User"
 	u.Name = name
 	u.Labels = userLabels(name)

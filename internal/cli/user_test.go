@@ -117,6 +117,7 @@ metadata:
 spec:
   groups:
   - ml
+  passwordSecret: password-bob
 ---
 apiVersion: tenancy.dev/v1alpha1
 kind: Workspace

@@ -60,9 +60,9 @@ const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789
 // Generate returns a random password of GeneratedLength letters and digits.
 func Generate() string {
 	var b strings.Builder
-	max := big.NewInt(int64(len(alphabet)))
+	size := big.NewInt(int64(len(alphabet)))
 	for range GeneratedLength {
-		n, err := rand.Int(rand.Reader, max)
+		n, err := rand.Int(rand.Reader, size)
 		if err != nil {
 			panic(err) // crypto/rand never fails on supported platforms
 		}

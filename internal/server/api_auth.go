@@ -50,7 +50,7 @@ func (s *server) logout(r *http.Request, everywhere bool) error {
 	ctx := r.Context()
 	p := principalFrom(ctx)
 	if everywhere {
-		list, err := s.credentials(ctx, p, passwords.CredentialSession)
+		list, err := s.credentials(ctx, p, passwords.CredentialSession, true)
 		if err != nil {
 			return err
 		}
@@ -61,22 +61,8 @@ func (s *server) logout(r *http.Request, everywhere bool) error {
 		}
 	}
 	if p.Credential == "" {
-		return nil
+		return nil // an ID token or the proxy header: nothing of ours to end
 	}
-	kind := passwords.CredentialSession
-	if !p.Session {
-		kind = passwords.CredentialToken
-	}
-	list, err := s.credentials(ctx, p, kind)
-	if err != nil {
-		return err
-	}
-	for _, c := range list {
-		if c.secret.Name == p.Credential {
-			return s.revoke(ctx, c)
-		}
-	}
-	// Not in the cache yet: delete by name.
 	return s.revoke(ctx, &credential{secret: secretRef(p.Credential)})
 }
 
@@ -194,11 +180,12 @@ func (s *server) createToken(r *http.Request, req tokenRequest) (*tokenInfo, err
 	return &info, nil
 }
 
-// methodOfOrigin keeps "password" for people with a User (so that deleting
-// the User ends their tokens) and the OIDC or header method otherwise.
+// methodOfOrigin is how the person signed in before any token: "password"
+// ties a token to a User (deleting the User ends it), "oidc" or "header"
+// to a name the issuer or proxy vouched for.
 func methodOfOrigin(p *Principal) string {
 	if p.Method == MethodToken {
-		return MethodPassword
+		return p.Origin
 	}
 	return p.Method
 }
@@ -218,7 +205,7 @@ func (s *server) apiListTokens(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *server) listTokens(r *http.Request) ([]tokenInfo, error) {
-	list, err := s.credentials(r.Context(), principalFrom(r.Context()), passwords.CredentialToken)
+	list, err := s.credentials(r.Context(), principalFrom(r.Context()), passwords.CredentialToken, false)
 	if err != nil {
 		return nil, err
 	}
@@ -242,7 +229,7 @@ func (s *server) apiDeleteToken(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *server) deleteToken(r *http.Request, id string) error {
-	list, err := s.credentials(r.Context(), principalFrom(r.Context()), passwords.CredentialToken)
+	list, err := s.credentials(r.Context(), principalFrom(r.Context()), passwords.CredentialToken, true)
 	if err != nil {
 		return err
 	}
@@ -299,5 +286,18 @@ func (s *server) changePassword(r *http.Request, req passwordRequest) error {
 	if err := passwords.Check(p.Name, req.New); err != nil {
 		return errorf(CodeInvalid, "new %s", err.Error())
 	}
-	return passwords.Set(ctx, s.Own, p.Name, req.New)
+	sessions, err := s.credentials(ctx, p, passwords.CredentialSession, true)
+	if err != nil {
+		return err
+	}
+	if err := passwords.Set(ctx, s.Own, p.Name, req.New); err != nil {
+		return err
+	}
+	// Set deleted them; refuse them here at once, before the cache knows.
+	for _, c := range sessions {
+		if err := s.revoke(ctx, c); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -75,7 +75,7 @@ func (s *server) fromToken(ctx context.Context, tok string, cookie bool) (*Princ
 	}
 	p := &Principal{Name: c.User, Groups: c.Groups, Method: c.Method, Credential: c.secret.Name, Session: c.Kind == passwords.CredentialSession, Cookie: cookie}
 	if c.Kind == passwords.CredentialToken {
-		p.Method = MethodToken
+		p.Method, p.Origin = MethodToken, c.Method
 	}
 	user, err := s.localUser(ctx, c.User)
 	if err != nil {
@@ -251,7 +251,7 @@ func newLimiter(now func() time.Time) *limiter {
 }
 
 // blocked says how long key must wait, or 0.
-func (l *limiter) blocked(key string, max int, window time.Duration) time.Duration {
+func (l *limiter) blocked(key string, limit int, window time.Duration) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	f := l.seen[key]
@@ -263,7 +263,7 @@ func (l *limiter) blocked(key string, max int, window time.Duration) time.Durati
 		delete(l.seen, key)
 		return 0
 	}
-	if f.n >= max {
+	if f.n >= limit {
 		return left
 	}
 	return 0

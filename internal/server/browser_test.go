@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
 	"github.com/tenancy-dev/tenancy/internal/install"
@@ -57,7 +58,7 @@ func browser(t *testing.T) context.Context {
 }
 
 // run runs steps with a timeout.
-func run(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
+func run(ctx context.Context, t *testing.T, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -68,7 +69,7 @@ func run(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Vo
 	}
 }
 
-func text(t *testing.T, ctx context.Context, sel string) string {
+func text(ctx context.Context, t *testing.T, sel string) string {
 	t.Helper()
 	tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -79,7 +80,7 @@ func text(t *testing.T, ctx context.Context, sel string) string {
 	return s
 }
 
-func location(t *testing.T, ctx context.Context) string {
+func location(ctx context.Context, t *testing.T) string {
 	t.Helper()
 	loc, err := chromedp.Run(ctx, chromedp.Location())
 	if err != nil {
@@ -88,7 +89,7 @@ func location(t *testing.T, ctx context.Context) string {
 	return loc
 }
 
-func screenshot(t *testing.T, ctx context.Context, name string) {
+func screenshot(ctx context.Context, t *testing.T, name string) {
 	t.Helper()
 	dir := os.Getenv("TENANCY_SCREENSHOTS")
 	if dir == "" {
@@ -103,9 +104,9 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	}
 }
 
-func signIn(t *testing.T, ctx context.Context, base, user, pw string) {
+func signIn(ctx context.Context, t *testing.T, base, user, pw string) {
 	t.Helper()
-	run(t, ctx,
+	run(ctx, t,
 		chromedp.Navigate(base+"/"),
 		chromedp.WaitVisible(CSS(`input[name="username"]`)),
 		chromedp.SendKeys(CSS(`input[name="username"]`), user),
@@ -113,7 +114,7 @@ func signIn(t *testing.T, ctx context.Context, base, user, pw string) {
 		chromedp.Click(CSS(`#sign-in`)),
 		chromedp.WaitVisible(CSS(`#signed-in-as`)),
 	)
-	if got := text(t, ctx, "#signed-in-as"); got != user {
+	if got := text(ctx, t, "#signed-in-as"); got != user {
 		t.Fatalf("signed in as %q, want %q", got, user)
 	}
 }
@@ -157,7 +158,7 @@ func TestBrowserSignIn(t *testing.T) {
 	usePods(t, "bs-gpu-lab", "14", "30Gi", "2")
 	ctx := browser(t)
 
-	run(t, ctx,
+	run(ctx, t,
 		chromedp.Navigate(s.URL+"/account"),
 		chromedp.WaitVisible(CSS(`input[name="password"]`)),
 		chromedp.SendKeys(CSS(`input[name="username"]`), "bs-alex"),
@@ -165,35 +166,35 @@ func TestBrowserSignIn(t *testing.T) {
 		chromedp.Click(CSS(`#sign-in`)),
 		chromedp.WaitVisible(CSS(`#error`)),
 	)
-	if loc := location(t, ctx); !strings.Contains(loc, "/login") {
+	if loc := location(ctx, t); !strings.Contains(loc, "/login") {
 		t.Fatalf("a wrong password left the form for %s", loc)
 	}
-	if e := text(t, ctx, "#error"); !strings.Contains(e, "wrong username or password") {
+	if e := text(ctx, t, "#error"); !strings.Contains(e, "wrong username or password") {
 		t.Fatalf("error %q", e)
 	}
 	if v, _ := chromedp.Run(ctx, chromedp.Value(CSS(`input[name="username"]`))); v != "bs-alex" {
 		t.Fatalf("the form forgot the username: %q", v)
 	}
-	screenshot(t, ctx, "sign-in-error")
+	screenshot(ctx, t, "sign-in-error")
 
-	signIn(t, ctx, s.URL, "bs-alex", pw)
+	signIn(ctx, t, s.URL, "bs-alex", pw)
 	// The workspace's quota shows once the controller has counted the pod.
 	eventually(t, 30*time.Second, "alex's workspace card with its quota", func() (bool, string) {
-		run(t, ctx, chromedp.Navigate(s.URL+"/"), chromedp.WaitVisible(CSS(`[data-workspace="bs-alexs"]`)))
-		card := text(t, ctx, `[data-workspace="bs-alexs"]`)
+		run(ctx, t, chromedp.Navigate(s.URL+"/"), chromedp.WaitVisible(CSS(`[data-workspace="bs-alexs"]`)))
+		card := text(ctx, t, `[data-workspace="bs-alexs"]`)
 		return strings.Contains(card, "6 / 16") && strings.Contains(card, "1 / 2"), card
 	})
-	body := text(t, ctx, "main")
+	body := text(ctx, t, "main")
 	if strings.Contains(body, "bs-bobs") {
 		t.Fatalf("alex sees bob's workspace:\n%s", body)
 	}
-	if !strings.Contains(text(t, ctx, `[data-workspace="bs-shared"]`), "View") || !strings.Contains(text(t, ctx, `[data-workspace="bs-gpu-lab"]`), "Admin") {
+	if !strings.Contains(text(ctx, t, `[data-workspace="bs-shared"]`), "View") || !strings.Contains(text(ctx, t, `[data-workspace="bs-gpu-lab"]`), "Admin") {
 		t.Fatal("the shared workspaces do not show alex's roles")
 	}
-	if !strings.Contains(text(t, ctx, `[data-workspace="bs-alexs"]`), "Owner") {
+	if !strings.Contains(text(ctx, t, `[data-workspace="bs-alexs"]`), "Owner") {
 		t.Fatal("the card does not say alex's role")
 	}
-	screenshot(t, ctx, "workspaces")
+	screenshot(ctx, t, "workspaces")
 }
 
 // The Kubeflow journey: create a workspace with the form, share it with
@@ -208,56 +209,56 @@ func TestBrowserKubeflowJourney(t *testing.T) {
 	})
 
 	alex := browser(t)
-	signIn(t, alex, s.URL, "bk-alex", alexPW)
-	run(t, alex, chromedp.Click(CSS(`#new-workspace`)), chromedp.WaitVisible(CSS(`#new-workspace-form`)))
-	screenshot(t, alex, "new-workspace")
+	signIn(alex, t, s.URL, "bk-alex", alexPW)
+	run(alex, t, chromedp.Click(CSS(`#new-workspace`)), chromedp.WaitVisible(CSS(`#new-workspace-form`)))
+	screenshot(alex, t, "new-workspace")
 
 	// The policy's refusal is shown on the form.
-	run(t, alex,
+	run(alex, t,
 		chromedp.SendKeys(CSS(`input[name="name"]`), "kube-mine"),
 		chromedp.Click(CSS(`#create`)),
 		chromedp.WaitVisible(CSS(`#error`)),
 	)
-	if e := text(t, alex, "#error"); !strings.Contains(e, "reserved") {
+	if e := text(alex, t, "#error"); !strings.Contains(e, "reserved") {
 		t.Fatalf("the refusal shown: %q", e)
 	}
-	run(t, alex,
+	run(alex, t,
 		chromedp.Clear(CSS(`input[name="name"]`)),
 		chromedp.SendKeys(CSS(`input[name="name"]`), "bk-vision"),
 		chromedp.Click(CSS(`#create`)),
 		chromedp.WaitVisible(CSS(`#share-form`)),
 	)
-	if loc := location(t, alex); !strings.HasSuffix(strings.Split(loc, "?")[0], "/workspaces/bk-vision") {
+	if loc := location(alex, t); !strings.HasSuffix(strings.Split(loc, "?")[0], "/workspaces/bk-vision") {
 		t.Fatalf("after create: %s", loc)
 	}
 	waitReady(t, "bk-vision")
 	// The page looks again by itself until Ready; wait for a Ready one, so
 	// that no reload comes while the share form is filled in.
 	eventually(t, 30*time.Second, "the workspace page says Ready", func() (bool, string) {
-		run(t, alex, chromedp.Navigate(s.URL+"/workspaces/bk-vision"), chromedp.WaitVisible(CSS(`#share-form`)))
+		run(alex, t, chromedp.Navigate(s.URL+"/workspaces/bk-vision"), chromedp.WaitVisible(CSS(`#share-form`)))
 		nodes, err := chromedp.Run(alex, chromedp.Nodes(CSS(`[data-refresh-until-ready]`), chromedp.AtLeast(0)))
 		return err == nil && len(nodes) == 0, errString(err)
 	})
-	run(t, alex,
+	run(alex, t,
 		chromedp.SendKeys(CSS(`#share-form input[name="name"]`), "bk-bob"),
 		chromedp.SetValue(CSS(`#share-form select[name="role"]`), "edit"),
 		chromedp.Click(CSS(`#share`)),
 		chromedp.WaitVisible(CSS(`[data-contributor="User/bk-bob"]`)),
 	)
-	if row := text(t, alex, `[data-contributor="User/bk-bob"]`); !strings.Contains(row, "Edit") {
+	if row := text(alex, t, `[data-contributor="User/bk-bob"]`); !strings.Contains(row, "Edit") {
 		t.Fatalf("contributor row %q", row)
 	}
-	run(t, alex, chromedp.Reload(), chromedp.WaitVisible(CSS(`#contributors`)))
-	screenshot(t, alex, "workspace")
+	run(alex, t, chromedp.Reload(), chromedp.WaitVisible(CSS(`#contributors`)))
+	screenshot(alex, t, "workspace")
 
 	bob := browser(t)
-	signIn(t, bob, s.URL, "bk-bob", bobPW)
+	signIn(bob, t, s.URL, "bk-bob", bobPW)
 	eventually(t, 10*time.Second, "bob sees the shared workspace", func() (bool, string) {
-		run(t, bob, chromedp.Navigate(s.URL+"/"), chromedp.WaitVisible(CSS(`main h1`)))
-		body := text(t, bob, "main")
+		run(bob, t, chromedp.Navigate(s.URL+"/"), chromedp.WaitVisible(CSS(`main h1`)))
+		body := text(bob, t, "main")
 		return strings.Contains(body, "bk-vision"), body
 	})
-	if card := text(t, bob, `[data-workspace="bk-vision"]`); !strings.Contains(card, "Edit") {
+	if card := text(bob, t, `[data-workspace="bk-vision"]`); !strings.Contains(card, "Edit") {
 		t.Fatalf("bob's card %q", card)
 	}
 }
@@ -268,17 +269,40 @@ func TestBrowserOIDC(t *testing.T) {
 	s, m := startOIDC(t)
 	m.QueueUser(mockUser("bo-ann@example.com"))
 	ctx := browser(t)
-	run(t, ctx, chromedp.Navigate(s.URL+"/"), chromedp.WaitVisible(CSS(`#oidc`)))
-	if b := text(t, ctx, "#oidc"); b != "Sign in with Mock OIDC" {
+	run(ctx, t, chromedp.Navigate(s.URL+"/"), chromedp.WaitVisible(CSS(`#oidc`)))
+	if b := text(ctx, t, "#oidc"); b != "Sign in with Mock OIDC" {
 		t.Fatalf("button %q", b)
 	}
-	screenshot(t, ctx, "sign-in")
-	run(t, ctx, chromedp.Click(CSS(`#oidc`)), chromedp.WaitVisible(CSS(`#signed-in-as`)))
-	if who := text(t, ctx, "#signed-in-as"); who != "bo-ann@example.com" {
+	screenshot(ctx, t, "sign-in")
+	run(ctx, t, chromedp.Click(CSS(`#oidc`)), chromedp.WaitVisible(CSS(`#signed-in-as`)))
+	if who := text(ctx, t, "#signed-in-as"); who != "bo-ann@example.com" {
 		t.Fatalf("signed in as %q", who)
 	}
-	if !strings.Contains(location(t, ctx), s.URL) {
-		t.Fatalf("not back on the server: %s", location(t, ctx))
+	if !strings.Contains(location(ctx, t), s.URL) {
+		t.Fatalf("not back on the server: %s", location(ctx, t))
+	}
+
+	// The Kubeflow journey's first step as an OIDC user (no User object):
+	// a workspace of their own, with the form, owned by their claimed name.
+	grantCreate(t, "bo-ann@example.com")
+	t.Cleanup(func() {
+		_ = env.Admin.Delete(context.Background(), &tenancyv1.Workspace{ObjectMeta: objectMeta("bo-anns")})
+	})
+	eventually(t, 10*time.Second, "the New workspace button", func() (bool, string) {
+		run(ctx, t, chromedp.Navigate(s.URL+"/"), chromedp.WaitVisible(CSS(`main h1`)))
+		nodes, err := chromedp.Run(ctx, chromedp.Nodes(CSS(`#new-workspace`), chromedp.AtLeast(0)))
+		return err == nil && len(nodes) == 1, errString(err)
+	})
+	run(ctx, t,
+		chromedp.Click(CSS(`#new-workspace`)),
+		chromedp.WaitVisible(CSS(`#new-workspace-form`)),
+		chromedp.SendKeys(CSS(`input[name="name"]`), "bo-anns"),
+		chromedp.Click(CSS(`#create`)),
+		chromedp.WaitVisible(CSS(`#share-form`)),
+	)
+	ws := &tenancyv1.Workspace{}
+	if err := env.Admin.Get(context.Background(), client.ObjectKey{Name: "bo-anns"}, ws); err != nil || ws.Spec.Owner == nil || ws.Spec.Owner.Name != "bo-ann@example.com" {
+		t.Fatalf("the OIDC user's workspace: %v %+v", err, ws.Spec.Owner)
 	}
 }
 
@@ -290,35 +314,35 @@ func TestBrowserAccountAndAdmin(t *testing.T) {
 	workspace(t, "ba-team", "ba-root", tenancyv1.Contributor{Subject: tenancyv1.Subject{Kind: tenancyv1.GroupKind, Name: "ba-readers"}, Role: tenancyv1.RoleView})
 	t.Cleanup(func() { _ = env.Admin.Delete(context.Background(), &tenancyv1.User{ObjectMeta: objectMeta("ba-new")}) })
 	ctx := browser(t)
-	signIn(t, ctx, s.URL, "ba-root", pw)
+	signIn(ctx, t, s.URL, "ba-root", pw)
 
-	run(t, ctx,
+	run(ctx, t,
 		chromedp.Navigate(s.URL+"/account"),
 		chromedp.SendKeys(CSS(`#token-form input[name="name"]`), "laptop"),
 		chromedp.Click(CSS(`#create-token`)),
 		chromedp.WaitVisible(CSS(`#secret-value`)),
 	)
-	tok := text(t, ctx, "#secret-value")
+	tok := text(ctx, t, "#secret-value")
 	s.call(t, "GET", "/api/v1/me", tok, nil).want(t, 200)
-	screenshot(t, ctx, "account")
-	run(t, ctx, chromedp.Navigate(s.URL+"/account"), chromedp.WaitVisible(CSS(`#tokens`)))
-	if strings.Contains(text(t, ctx, "main"), tok) {
+	screenshot(ctx, t, "account")
+	run(ctx, t, chromedp.Navigate(s.URL+"/account"), chromedp.WaitVisible(CSS(`#tokens`)))
+	if strings.Contains(text(ctx, t, "main"), tok) {
 		t.Fatal("the token is shown again")
 	}
 
-	run(t, ctx,
+	run(ctx, t,
 		chromedp.Navigate(s.URL+"/admin"),
 		chromedp.SendKeys(CSS(`#add-user-form input[name="name"]`), "ba-new"),
 		chromedp.SendKeys(CSS(`#add-user-form input[name="groups"]`), "ba-readers"),
 		chromedp.Click(CSS(`#add-user`)),
 		chromedp.WaitVisible(CSS(`#secret-value`)),
 	)
-	newPW := text(t, ctx, "#secret-value")
+	newPW := text(ctx, t, "#secret-value")
 	s.login(t, "ba-new", newPW)
-	screenshot(t, ctx, "admin")
+	screenshot(ctx, t, "admin")
 
-	run(t, ctx, chromedp.Click(CSS(`[data-user="ba-new"] form[action$="/disable"] button`)), chromedp.WaitVisible(CSS(`.notice`)))
-	if row := text(t, ctx, `[data-user="ba-new"]`); !strings.Contains(row, "Disabled") {
+	run(ctx, t, chromedp.Click(CSS(`[data-user="ba-new"] form[action$="/disable"] button`)), chromedp.WaitVisible(CSS(`.notice`)))
+	if row := text(ctx, t, `[data-user="ba-new"]`); !strings.Contains(row, "Disabled") {
 		t.Fatalf("after disable: %q", row)
 	}
 	s.call(t, "POST", "/api/v1/login", "", map[string]string{"username": "ba-new", "password": newPW}).want(t, 401)

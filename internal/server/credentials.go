@@ -132,7 +132,7 @@ func (s *server) issue(ctx context.Context, kind string, p *Principal, name, pwF
 func userLabel(name string) string {
 	ok := len(name) <= 63
 	for _, r := range name {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+		if !isLabelRune(r) {
 			ok = false
 		}
 	}
@@ -187,7 +187,7 @@ func parseToken(tok string) (kind, id, secret string, ok bool) {
 
 func isHex(s string) bool {
 	for _, r := range s {
-		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') {
+		if !isHexRune(r) {
 			return false
 		}
 	}
@@ -208,6 +208,9 @@ func (s *server) getCached(ctx context.Context, key client.ObjectKey, obj client
 func (s *server) lookup(ctx context.Context, tok string) (*credential, error) {
 	kind, id, secret, ok := parseToken(tok)
 	if !ok {
+		return nil, nil
+	}
+	if s.isRevoked(secretNameOf(kind, id)) {
 		return nil, nil
 	}
 	sec := &corev1.Secret{}
@@ -231,26 +234,56 @@ func (s *server) lookup(ctx context.Context, tok string) (*credential, error) {
 	return c, nil
 }
 
-// revoke deletes a credential.
+// revoke deletes a credential. It is refused by this replica at once,
+// before its cache sees the deletion (other replicas follow within their
+// watch's delay, typically milliseconds).
 func (s *server) revoke(ctx context.Context, c *credential) error {
-	err := s.Own.Delete(ctx, c.secret, client.Preconditions{UID: &c.secret.UID})
+	s.revokedMu.Lock()
+	now := s.Now()
+	if len(s.revoked) > 10000 {
+		for k, at := range s.revoked {
+			if now.Sub(at) > 10*time.Minute {
+				delete(s.revoked, k)
+			}
+		}
+	}
+	s.revoked[c.secret.Name] = now
+	s.revokedMu.Unlock()
+	var opts []client.DeleteOption
+	if c.secret.UID != "" {
+		opts = append(opts, client.Preconditions{UID: &c.secret.UID})
+	}
+	err := s.Own.Delete(ctx, c.secret, opts...)
 	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
 		return nil
 	}
 	return err
 }
 
-// credentials lists p's credentials of kind, from the cache.
-func (s *server) credentials(ctx context.Context, p *Principal, kind string) ([]*credential, error) {
+func (s *server) isRevoked(name string) bool {
+	s.revokedMu.Lock()
+	defer s.revokedMu.Unlock()
+	_, ok := s.revoked[name]
+	return ok
+}
+
+// credentials lists p's credentials of kind: from the cache, or (live)
+// from the API server, for revocations that must not miss one made a
+// moment ago.
+func (s *server) credentials(ctx context.Context, p *Principal, kind string, live bool) ([]*credential, error) {
 	list := &corev1.SecretList{}
-	if err := s.Cache.List(ctx, list, client.InNamespace(passwords.Namespace),
+	r := client.Reader(s.Cache)
+	if live {
+		r = s.Own
+	}
+	if err := r.List(ctx, list, client.InNamespace(passwords.Namespace),
 		client.MatchingLabels(passwords.Labels(userLabel(p.Name), kind))); err != nil {
 		return nil, err
 	}
 	var out []*credential
 	for i := range list.Items {
 		c, err := parseCredential(&list.Items[i])
-		if err != nil || c.User != p.Name {
+		if err != nil || c.User != p.Name || s.isRevoked(c.secret.Name) {
 			continue
 		}
 		out = append(out, c)
@@ -286,3 +319,9 @@ func (s *server) touch(c *credential) {
 		}
 	}()
 }
+
+func isLabelRune(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.'
+}
+
+func isHexRune(r rune) bool { return r >= '0' && r <= '9' || r >= 'a' && r <= 'f' }

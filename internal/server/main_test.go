@@ -20,7 +20,6 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/testr"
-	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -336,19 +335,6 @@ func (p *passwordsSecret) get(t *testing.T, name string) {
 	for _, v := range s.Data {
 		p.dump += string(v)
 	}
-}
-
-// canGet asks RBAC whether user may get workspace name.
-func canGet(t *testing.T, user, name string) (bool, error) {
-	t.Helper()
-	sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
-		User:               user,
-		ResourceAttributes: &authorizationv1.ResourceAttributes{Group: tenancyv1.GroupVersion.Group, Resource: "workspaces", Verb: "get", Name: name},
-	}}
-	if err := env.Admin.Create(context.Background(), sar); err != nil {
-		return false, err
-	}
-	return sar.Status.Allowed, nil
 }
 
 // grantCreate lets user create workspaces of the default class, as

@@ -100,6 +100,15 @@ func TestOIDCBearerTokens(t *testing.T) {
 	if me.Name != "ob-bea@example.com" || me.Method != "oidc" {
 		t.Fatalf("me = %+v", me)
 	}
+	// An OIDC user (no User object) makes API tokens, also with a token.
+	var tok1, tok2 struct{ Token string }
+	s.call(t, "POST", "/api/v1/tokens", good, map[string]string{"name": "one"}).want(t, 201).json(t, &tok1)
+	s.call(t, "POST", "/api/v1/tokens", tok1.Token, map[string]string{"name": "two"}).want(t, 201).json(t, &tok2)
+	var groups struct{ Groups []string }
+	s.call(t, "GET", "/api/v1/me", tok2.Token, nil).want(t, 200).json(t, &groups)
+	if strings.Join(groups.Groups, ",") != "ob-team" {
+		t.Fatalf("the token's groups: %v", groups.Groups)
+	}
 
 	other, err := mockoidc.RandomKeypair(2048)
 	if err != nil {

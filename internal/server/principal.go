@@ -22,6 +22,9 @@ type Principal struct {
 	Session bool
 	// Cookie says the credential came in the session cookie.
 	Cookie bool
+	// Origin is how the maker of an API token had signed in (password,
+	// oidc, header); empty for other methods.
+	Origin string
 }
 
 type principalKey struct{}

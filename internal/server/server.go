@@ -244,6 +244,9 @@ type server struct {
 
 	touchedMu sync.Mutex
 	touched   map[string]time.Time // token id → last use recorded
+
+	revokedMu sync.Mutex
+	revoked   map[string]time.Time // credential Secret → when this replica revoked it
 }
 
 // NewServer returns the whole HTTP surface: API, sign-in and UI.
@@ -261,6 +264,7 @@ func NewServer(d *Deps) http.Handler {
 		metrics: newMetrics(),
 		pages:   loadPages(),
 		touched: map[string]time.Time{},
+		revoked: map[string]time.Time{},
 	}
 	return s.routes()
 }

@@ -3,6 +3,7 @@
 package server_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -149,28 +150,42 @@ func TestWorkspacesJourney(t *testing.T) {
 	})
 }
 
-// Without the creator role a member sees their workspace in the list; the
-// workspace object itself is theirs to read once the controller grants
-// members "get" on it (then 200), and until then Kubernetes refuses (403).
-// Either way the server answers what RBAC says, never more.
+// Without the creator role, members read their own workspace (the
+// controller grants them get on it) and see the controls their role
+// allows: the owner and admin contributors may share, a viewer may not.
+// Non-members may not read it.
 func TestMemberReadsOwnWorkspace(t *testing.T) {
 	s := srv(t)
-	pw := addUser(t, "mr-lee")
-	workspace(t, "mr-lees", "mr-lee")
-	lee := s.login(t, "mr-lee", pw)
-	eventually(t, 10*time.Second, "listed", func() (bool, string) {
-		return listNames(t, s, lee)["mr-lees"].Role == "owner", ""
-	})
-	r := s.call(t, "GET", "/api/v1/workspaces/mr-lees", lee, nil)
-	allowed, err := canGet(t, "mr-lee", "mr-lees")
-	if err != nil {
-		t.Fatal(err)
+	leePW, kimPW, joPW, outPW := addUser(t, "mr-lee"), addUser(t, "mr-kim"), addUser(t, "mr-jo"), addUser(t, "mr-out")
+	workspace(t, "mr-lees", "mr-lee",
+		tenancyv1.Contributor{Subject: tenancyv1.Subject{Kind: tenancyv1.UserKind, Name: "mr-kim"}, Role: tenancyv1.RoleAdmin},
+		tenancyv1.Contributor{Subject: tenancyv1.Subject{Kind: tenancyv1.UserKind, Name: "mr-jo"}, Role: tenancyv1.RoleView})
+	for _, m := range []struct {
+		user, pw, role string
+		share          bool
+	}{{"mr-lee", leePW, "owner", true}, {"mr-kim", kimPW, "admin", true}, {"mr-jo", joPW, "view", false}} {
+		tok := s.login(t, m.user, m.pw)
+		eventually(t, 10*time.Second, m.user+" listed", func() (bool, string) {
+			return listNames(t, s, tok)["mr-lees"].Role == m.role, ""
+		})
+		var d struct {
+			Role string
+			May  struct{ Share, Delete bool }
+		}
+		eventually(t, 20*time.Second, m.user+" reads the workspace", func() (bool, string) {
+			r := s.call(t, "GET", "/api/v1/workspaces/mr-lees", tok, nil)
+			return r.Status == 200, string(r.Body)
+		})
+		s.call(t, "GET", "/api/v1/workspaces/mr-lees", tok, nil).want(t, 200).json(t, &d)
+		if d.Role != m.role || d.May.Share != m.share {
+			t.Errorf("%s: role %q, may %+v; want %s, share %v", m.user, d.Role, d.May, m.role, m.share)
+		}
 	}
-	want := map[bool]int{true: 200, false: 403}[allowed]
-	if r.Status != want {
-		t.Fatalf("GET as the owner: %d, RBAC allows get: %v; body %s", r.Status, allowed, r.Body)
+	out := s.login(t, "mr-out", outPW)
+	if st := s.call(t, "GET", "/api/v1/workspaces/mr-lees", out, nil).Status; st != 403 && st != 404 {
+		t.Fatalf("a non-member reads the workspace: %d", st)
 	}
-	if st := s.call(t, "GET", "/api/v1/workspaces/not-a-workspace-of-anybody", lee, nil).Status; st != 403 && st != 404 {
+	if st := s.call(t, "GET", "/api/v1/workspaces/not-a-workspace-of-anybody", out, nil).Status; st != 403 && st != 404 {
 		t.Fatalf("GET of a workspace that does not exist: %d", st)
 	}
 }
@@ -192,6 +207,20 @@ func TestAdminUsers(t *testing.T) {
 	if me.May.ManageUsers || me.May.CreateWorkspaces {
 		t.Fatalf("alex may %+v", me.May)
 	}
+
+	// Every workspace, for whom RBAC lets list them.
+	workspace(t, "au-alexs", "au-alex")
+	s.call(t, "GET", "/api/v1/workspaces?all=true", alex, nil).want(t, 403)
+	eventually(t, 10*time.Second, "the admin's list of all workspaces", func() (bool, string) {
+		var all struct{ Items []wsItem }
+		s.call(t, "GET", "/api/v1/workspaces?all=true", admin, nil).want(t, 200).json(t, &all)
+		for _, it := range all.Items {
+			if it.Name == "au-alexs" && it.Role == "" && it.Owner.Name == "au-alex" {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprint(all.Items)
+	})
 
 	// Not an admin: Kubernetes refuses every admin call.
 	s.call(t, "GET", "/api/v1/users", alex, nil).want(t, 403)

@@ -26,9 +26,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
-	"github.com/tenancy-dev/tenancy/internal/passwords"
-
 	"github.com/tenancy-dev/tenancy/internal/install"
+	"github.com/tenancy-dev/tenancy/internal/passwords"
 	"github.com/tenancy-dev/tenancy/internal/server"
 	"github.com/tenancy-dev/tenancy/internal/testenv"
 )
