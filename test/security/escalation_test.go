@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
 	"github.com/tenancy-dev/tenancy/internal/install"
 	"github.com/tenancy-dev/tenancy/internal/testenv"
 )
@@ -36,6 +37,16 @@ func TestNoEscalationThroughRules(t *testing.T) {
 	ws = workspace("esc-url", "ws-admin")
 	ws.Spec.ClusterRules = []rbacv1.PolicyRule{{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}}
 	refused(t, c, ws, "nonResourceURLs: [/metrics]")
+
+	// An owner role: Tenancy's own ones are anybody's to name; another
+	// ClusterRole only for whoever may bind it.
+	role := workspace("esc-role", "ws-admin")
+	role.Spec.OwnerRole = "cluster-admin"
+	refused(t, c, role, "you may not name ClusterRole cluster-admin as spec.ownerRole: that takes bind on it")
+	role.Spec.OwnerRole = tenancyv1.OwnerRoleWorkloadManager
+	if err := c.Create(context.Background(), role.DeepCopy(), client.DryRunAll); err != nil {
+		t.Errorf("ownerRole workload-manager was refused to a Tenancy admin: %v", err)
+	}
 
 	// An update that adds rules is checked like a create; one that leaves
 	// them alone is not (the controller, holding none of them, patches
