@@ -76,7 +76,7 @@ func SimulatedNodes(n int) []Node {
 type procNodes struct {
 	nodes    []*procnode.Node
 	stopProv context.CancelFunc
-	provDone chan struct{}
+	provDone <-chan struct{}
 }
 
 func (l layout) nodeDir(name string) string { return filepath.Join(l.dir, "nodes", name) }
@@ -90,19 +90,17 @@ func (c *Cluster) startProcessNodes(ctx context.Context, cs kubernetes.Interface
 	if prefix == "" {
 		prefix = DefaultNodeIPPrefix
 	}
-	provCtx, stopProv := context.WithCancel(context.Background())
-	c.proc = &procNodes{stopProv: stopProv, provDone: make(chan struct{})}
 	provCS, err := c.identityClient("localcluster-provisioner", "system:masters")
 	if err != nil {
 		return err
 	}
-	if err := provisioner.EnsureClass(ctx, provCS); err != nil {
-		return err
+	provCtx, stopProv := context.WithCancel(context.Background())
+	provDone, err := provisioner.Start(provCtx, provCS, c.layout.volumes())
+	if err != nil {
+		stopProv()
+		return fmt.Errorf("storage provisioner: %w", err)
 	}
-	go func() {
-		defer close(c.proc.provDone)
-		_ = provisioner.Run(provCtx, provCS, c.layout.volumes())
-	}()
+	c.proc = &procNodes{stopProv: stopProv, provDone: provDone}
 	if err := deleteStaleProcessNodes(ctx, cs, o.ProcessNodes); err != nil {
 		return err
 	}

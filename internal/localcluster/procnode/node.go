@@ -385,7 +385,6 @@ func (n *Node) UpdatePod(_ context.Context, pod *corev1.Pod) error {
 	}
 	p.mu.Lock()
 	p.pod.Labels, p.pod.Annotations = pod.Labels, pod.Annotations
-	p.pod.Spec.ActiveDeadlineSeconds = pod.Spec.ActiveDeadlineSeconds
 	p.mu.Unlock()
 	return nil
 }

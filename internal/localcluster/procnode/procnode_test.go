@@ -800,6 +800,26 @@ func TestKubeletAPIRefusesAnonymousCallers(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("anonymous GET %s: %d, want 401", url, resp.StatusCode)
 	}
+	// A user with a certificate of the cluster CA but no right to the
+	// node's API (nodes/proxy) is authenticated, then refused.
+	cfg, err := cluster.UserConfig("mallory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.X509KeyPair(cfg.CertData, cfg.KeyData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc := insecureTLS()
+	tc.Certificates = []tls.Certificate{cert}
+	resp, err = (&http.Client{Transport: &http.Transport{TLSClientConfig: tc}}).Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("GET %s as mallory: %d, want 403", url, resp.StatusCode)
+	}
 }
 
 var _ = syscall.SIGKILL
