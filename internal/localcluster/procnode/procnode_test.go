@@ -54,6 +54,12 @@ func TestMain(m *testing.M) {
 		NodeIPPrefix:    fmt.Sprintf("127.%d.1.", 10+rand.IntN(240)),
 		StopGracePeriod: 2 * time.Second,
 	}
+	// kubectl too: the tests run it as a person would (logs job/NAME,
+	// exec, cp). It builds from the same module as the control plane.
+	if err := localcluster.EnsureBinaries(context.Background(), localcluster.DefaultBinDir(), os.Stderr, localcluster.Kubectl); err != nil {
+		fmt.Fprintln(os.Stderr, "procnode:", err)
+		os.Exit(1)
+	}
 	os.Exit(localcluster.TestMain(m, o, func(c *localcluster.Cluster) error {
 		cluster = c
 		return nil
@@ -195,8 +201,8 @@ func TestJobFailsWithExitCodeAndLogs(t *testing.T) {
 	if got := podLogs(t, cs, ns, pod.Name, nil); got != "hello\n" {
 		t.Errorf("logs = %q, want %q", got, "hello\n")
 	}
-	if kubectl := kubectlPath(); kubectl != "" {
-		out, err := exec.Command(kubectl, "--kubeconfig", cluster.AdminKubeconfig(), "-n", ns, "logs", "job/hello").CombinedOutput()
+	{
+		out, err := exec.Command(kubectlPath(), "--kubeconfig", cluster.AdminKubeconfig(), "-n", ns, "logs", "job/hello").CombinedOutput()
 		if err != nil || string(out) != "hello\n" {
 			t.Errorf("kubectl logs job/hello = %q, %v; want hello", out, err)
 		}
@@ -370,8 +376,8 @@ func TestExecAndCopyRoundTripAFile(t *testing.T) {
 	if got, _, err := execIn(t, cs, ns, "box", nil, "hostname"); err != nil || got != "box\n" {
 		t.Errorf("hostname in exec = %q, %v; want box", got, err)
 	}
-	if kubectl := kubectlPath(); kubectl != "" {
-		kc := cluster.AdminKubeconfig()
+	{
+		kubectl, kc := kubectlPath(), cluster.AdminKubeconfig()
 		local := filepath.Join(t.TempDir(), "k.txt")
 		if err := os.WriteFile(local, []byte(content), 0o644); err != nil {
 			t.Fatal(err)
@@ -396,13 +402,9 @@ func TestExecAndCopyRoundTripAFile(t *testing.T) {
 	}
 }
 
-// kubectlPath is a kubectl binary in the binary directory, or "".
+// kubectlPath is the kubectl TestMain made sure of.
 func kubectlPath() string {
-	p := filepath.Join(localcluster.DefaultBinDir(), localcluster.Kubectl)
-	if _, err := os.Stat(p); err == nil {
-		return p
-	}
-	return ""
+	return filepath.Join(localcluster.DefaultBinDir(), localcluster.Kubectl)
 }
 
 func TestPortForwardReachesAServerInThePod(t *testing.T) {
