@@ -38,6 +38,7 @@ import (
 	"github.com/virtual-kubelet/virtual-kubelet/node/api"
 	"github.com/virtual-kubelet/virtual-kubelet/node/nodeutil"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -405,6 +406,17 @@ func (n *Node) DeletePod(_ context.Context, pod *corev1.Pod) error {
 	go func() {
 		<-p.done
 		n.forget(p)
+		// As a kubelet does once the containers are gone: remove the pod
+		// now (virtual-kubelet would wait out the grace period).
+		ctx, cancel := context.WithTimeout(n.ctx, 30*time.Second)
+		defer cancel()
+		err := n.cfg.Client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
+			GracePeriodSeconds: new(int64(0)),
+			Preconditions:      metav1.NewUIDPreconditions(string(pod.UID)),
+		})
+		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) && ctx.Err() == nil {
+			vklog.G(n.ctx).WithError(err).Warnf("delete pod %s/%s after its processes ended", pod.Namespace, pod.Name)
+		}
 	}()
 	return nil
 }

@@ -827,3 +827,60 @@ func TestKubeletAPIRefusesAnonymousCallers(t *testing.T) {
 var _ = syscall.SIGKILL
 
 func insecureTLS() *tls.Config { return &tls.Config{InsecureSkipVerify: true} } //nolint:gosec // only to reach the auth check
+
+func TestDeletionSendsSIGTERMBeforeTheGracePeriodEnds(t *testing.T) {
+	cs := admin(t)
+	ns := namespace(t, cs)
+	// PID 1 with a SIGTERM handler exits at once: deletion must not wait
+	// out the 60 s grace period.
+	pod := shPod("polite", `trap 'echo got TERM; exit 0' TERM; echo ready; while true; do sleep 0.1; done`)
+	pod.Spec.TerminationGracePeriodSeconds = new(int64(60))
+	createPod(t, cs, ns, pod)
+	waitReady(t, cs, ns, "polite")
+	eventually(t, 10*time.Second, "polite says ready", func(context.Context) (bool, error) {
+		return strings.Contains(podLogs(t, cs, ns, "polite", nil), "ready"), nil
+	})
+	start := time.Now()
+	if err := cs.CoreV1().Pods(ns).Delete(t.Context(), "polite", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "pod polite gone well before its 60s grace period", func(ctx context.Context) (bool, error) {
+		_, err := cs.CoreV1().Pods(ns).Get(ctx, "polite", metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
+	t.Logf("deleted in %s", time.Since(start).Round(10*time.Millisecond))
+}
+
+func TestIndexedJobGetsCompletionIndex(t *testing.T) {
+	cs := admin(t)
+	ns := namespace(t, cs)
+	indexed := batchv1.IndexedCompletion
+	job := &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Name: "idx"},
+		Spec: batchv1.JobSpec{
+			CompletionMode: &indexed,
+			Completions:    new(int32(2)),
+			Parallelism:    new(int32(2)),
+			Template:       corev1.PodTemplateSpec{Spec: shPod("", `echo "index=$JOB_COMPLETION_INDEX"`).Spec},
+		},
+	}
+	if _, err := cs.BatchV1().Jobs(ns).Create(t.Context(), job, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 2*time.Minute, "Job idx Complete", func(ctx context.Context) (bool, error) {
+		j, err := cs.BatchV1().Jobs(ns).Get(ctx, "idx", metav1.GetOptions{})
+		return err == nil && j.Status.Succeeded == 2, err
+	})
+	pods, err := cs.CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{LabelSelector: "job-name=idx"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range pods.Items {
+		got = append(got, strings.TrimSpace(podLogs(t, cs, ns, p.Name, nil)))
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"index=0", "index=1"}) {
+		t.Errorf("indices printed %v, want index=0 and index=1", got)
+	}
+}
