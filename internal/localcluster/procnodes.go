@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,11 +14,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
 
 	"github.com/tenancy-dev/tenancy/internal/localcluster/procnode"
 	"github.com/tenancy-dev/tenancy/internal/localcluster/provisioner"
@@ -94,12 +97,22 @@ func (c *Cluster) startProcessNodes(ctx context.Context, cs kubernetes.Interface
 	if err != nil {
 		return err
 	}
-	provCtx, stopProv := context.WithCancel(context.Background())
+	provLog, err := openLog(c.layout.log("provisioner"))
+	if err != nil {
+		return err
+	}
+	provCtx, stopProv := context.WithCancel(klog.NewContext(context.Background(),
+		logr.FromSlogHandler(slog.NewTextHandler(provLog, &slog.HandlerOptions{Level: slog.LevelInfo}))))
 	provDone, err := provisioner.Start(provCtx, provCS, c.layout.volumes())
 	if err != nil {
 		stopProv()
-		return fmt.Errorf("storage provisioner: %w", err)
+		_ = provLog.Close()
+		return fmt.Errorf("storage provisioner (log: %s): %w", provLog.Name(), err)
 	}
+	go func() {
+		<-provDone
+		_ = provLog.Close()
+	}()
 	c.proc = &procNodes{stopProv: stopProv, provDone: provDone}
 	if err := deleteStaleProcessNodes(ctx, cs, o.ProcessNodes); err != nil {
 		return err

@@ -30,12 +30,14 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 
 	"github.com/tenancy-dev/tenancy/internal/localcluster"
+	"github.com/tenancy-dev/tenancy/internal/localcluster/provisioner"
 )
 
 // cluster runs the default pools as process nodes: cpu-node-1 (zone
@@ -882,5 +884,59 @@ func TestIndexedJobGetsCompletionIndex(t *testing.T) {
 	slices.Sort(got)
 	if !slices.Equal(got, []string{"index=0", "index=1"}) {
 		t.Errorf("indices printed %v, want index=0 and index=1", got)
+	}
+}
+
+func TestRetainReclaimPolicyKeepsTheData(t *testing.T) {
+	cs := admin(t)
+	ns := namespace(t, cs)
+	retain := corev1.PersistentVolumeReclaimRetain
+	immediate := storagev1.VolumeBindingImmediate
+	class := &storagev1.StorageClass{
+		ObjectMeta:        metav1.ObjectMeta{Name: "keep-" + ns},
+		Provisioner:       provisioner.Name,
+		ReclaimPolicy:     &retain,
+		VolumeBindingMode: &immediate,
+	}
+	if _, err := cs.StorageV1().StorageClasses().Create(t.Context(), class, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pvc := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: "kept"},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			StorageClassName: &class.Name,
+			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+		},
+	}
+	if _, err := cs.CoreV1().PersistentVolumeClaims(ns).Create(t.Context(), pvc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var volume string
+	eventually(t, time.Minute, "claim kept Bound", func(ctx context.Context) (bool, error) {
+		got, err := cs.CoreV1().PersistentVolumeClaims(ns).Get(ctx, "kept", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		volume = got.Spec.VolumeName
+		return got.Status.Phase == corev1.ClaimBound, nil
+	})
+	pv, err := cs.CoreV1().PersistentVolumes().Get(t.Context(), volume, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(pv.Spec.HostPath.Path, "precious")
+	if err := os.WriteFile(file, []byte("keep me"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.CoreV1().PersistentVolumeClaims(ns).Delete(t.Context(), "kept", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Minute, "volume "+volume+" Released", func(ctx context.Context) (bool, error) {
+		got, err := cs.CoreV1().PersistentVolumes().Get(ctx, volume, metav1.GetOptions{})
+		return err == nil && got.Status.Phase == corev1.VolumeReleased, err
+	})
+	if b, err := os.ReadFile(file); err != nil || string(b) != "keep me" {
+		t.Errorf("retained data: %q, %v", b, err)
 	}
 }
