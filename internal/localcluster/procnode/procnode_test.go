@@ -229,6 +229,8 @@ func TestPodEnvironmentHostnameAndVolumes(t *testing.T) {
 		`echo "ns-file=$(cat /var/run/secrets/kubernetes.io/serviceaccount/namespace)"`,
 		`echo data > /scratch/f && echo "scratch=$(cat /scratch/f)"`,
 		`echo "pwd=$(pwd)"`,
+		`echo "secret=$(cat /etc/secret/pw)"`,
+		`echo "labels=$(cat /etc/podinfo/labels)"`,
 	}, "; ")
 	pod := shPod("env", script)
 	pod.Spec.Containers[0].Env = []corev1.EnvVar{
@@ -239,10 +241,22 @@ func TestPodEnvironmentHostnameAndVolumes(t *testing.T) {
 	pod.Spec.Volumes = []corev1.Volume{
 		{Name: "conf", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "conf"}}}},
 		{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+		{Name: "secret", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "creds"}}},
+		{Name: "podinfo", VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{Items: []corev1.DownwardAPIVolumeFile{
+			{Path: "labels", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.labels"}},
+		}}}},
 	}
+	pod.Labels = map[string]string{"team": "ml"}
 	pod.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{
 		{Name: "conf", MountPath: "/etc/conf"},
 		{Name: "scratch", MountPath: "/scratch"},
+		{Name: "secret", MountPath: "/etc/secret", ReadOnly: true},
+		{Name: "podinfo", MountPath: "/etc/podinfo"},
+	}
+	if _, err := cs.CoreV1().Secrets(ns).Create(t.Context(), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "creds"}, Data: map[string][]byte{"pw": []byte("hunter2")},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := cs.CoreV1().Pods(ns).Create(t.Context(), pod, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -266,6 +280,8 @@ func TestPodEnvironmentHostnameAndVolumes(t *testing.T) {
 		"ns-file=" + ns,
 		"scratch=data",
 		"pwd=/pod",
+		"secret=hunter2",
+		`labels=team="ml"`,
 	} {
 		if !strings.Contains(logs, want+"\n") {
 			t.Errorf("logs lack %q:\n%s", want, logs)
@@ -939,4 +955,25 @@ func TestRetainReclaimPolicyKeepsTheData(t *testing.T) {
 	if b, err := os.ReadFile(file); err != nil || string(b) != "keep me" {
 		t.Errorf("retained data: %q, %v", b, err)
 	}
+}
+
+func TestFailingLivenessProbeRestartsTheContainer(t *testing.T) {
+	cs := admin(t)
+	ns := namespace(t, cs)
+	pod := shPod("sick", "touch /tmp/alive; sleep 2; rm /tmp/alive; sleep 1000")
+	pod.Spec.RestartPolicy = corev1.RestartPolicyAlways
+	pod.Spec.Containers[0].LivenessProbe = &corev1.Probe{
+		ProbeHandler:     corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"test", "-e", "/tmp/alive"}}},
+		PeriodSeconds:    1,
+		FailureThreshold: 1,
+	}
+	createPod(t, cs, ns, pod)
+	eventually(t, time.Minute, "sick restarted by its liveness probe", func(ctx context.Context) (bool, error) {
+		got, err := cs.CoreV1().Pods(ns).Get(ctx, "sick", metav1.GetOptions{})
+		if err != nil || len(got.Status.ContainerStatuses) == 0 {
+			return false, err
+		}
+		st := got.Status.ContainerStatuses[0]
+		return st.RestartCount >= 1 && st.LastTerminationState.Terminated != nil && st.LastTerminationState.Terminated.ExitCode == 137, nil
+	})
 }
