@@ -114,7 +114,7 @@ func (c *Cluster) startProcessNodes(ctx context.Context, cs kubernetes.Interface
 		_ = provLog.Close()
 	}()
 	c.proc = &procNodes{stopProv: stopProv, provDone: provDone}
-	if err := deleteStaleProcessNodes(ctx, cs, o.ProcessNodes); err != nil {
+	if err := deleteStaleNodes(ctx, cs, o.Nodes, o.ProcessNodes); err != nil {
 		return err
 	}
 	type result struct {
@@ -217,16 +217,25 @@ func (c *Cluster) identityClient(user string, groups ...string) (kubernetes.Inte
 	return kubernetes.NewForConfig(c.certConfig(kp))
 }
 
-// deleteStaleProcessNodes deletes process nodes of an earlier start that
-// are no longer listed (their pods are then rescheduled or garbage
-// collected, as for any node that goes away).
-func deleteStaleProcessNodes(ctx context.Context, cs kubernetes.Interface, nodes []Node) error {
-	list, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: procnode.ManagedLabel + "=true"})
+// deleteStaleNodes deletes nodes of an earlier start that are no longer
+// listed: process nodes not in procNodes, and kwok nodes not in kwokNodes
+// (a kwok node may have the name a process node now has; its pods are
+// then rescheduled or garbage collected, as for any node that goes away).
+func deleteStaleNodes(ctx context.Context, cs kubernetes.Interface, kwokNodes, procNodes []Node) error {
+	list, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return err
 	}
+	listed := func(nodes []Node, name string) bool {
+		return slices.ContainsFunc(nodes, func(n Node) bool { return n.Name == name })
+	}
 	for _, node := range list.Items {
-		if slices.ContainsFunc(nodes, func(n Node) bool { return n.Name == node.Name }) {
+		isKwok := node.Annotations[kwokNodeAnnotation] == kwokNodeAnnotationValue
+		isProc := node.Labels[procnode.ManagedLabel] == "true"
+		switch {
+		case isKwok && !listed(kwokNodes, node.Name):
+		case isProc && !listed(procNodes, node.Name):
+		default:
 			continue
 		}
 		if err := cs.CoreV1().Nodes().Delete(ctx, node.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
