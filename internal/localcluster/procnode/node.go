@@ -216,6 +216,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	return n, nil
 }
 
+// Name is the node's name.
+func (n *Node) Name() string { return n.cfg.Name }
+
 // Done is closed if the node agent ends (after Stop, or on an error).
 func (n *Node) Done() <-chan struct{} { return n.vk.Done() }
 
