@@ -39,7 +39,7 @@ const (
 // Zones are the two zones local nodes are spread over.
 var Zones = []string{"local-a", "local-b"}
 
-// DefaultNodeIPPrefix: process node N (from 1) has address 127.0.1.N.
+// DefaultNodeIPPrefix makes process node N (from 1) 127.0.1.N.
 const DefaultNodeIPPrefix = "127.0.1."
 
 // DefaultNodes are a CPU pool of cpu nodes and a GPU pool of gpu nodes

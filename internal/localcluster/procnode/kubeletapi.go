@@ -200,8 +200,10 @@ func (n *Node) execIn(ctx context.Context, p *podRuntime, c *container, argv []s
 		return err
 	case <-ctx.Done():
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-		return ctx.Err()
+		if err := <-done; err != nil && ctx.Err() == nil {
+			return err
+		}
+		return ctx.Err() // killed: the timeout is the error
 	}
 }
 

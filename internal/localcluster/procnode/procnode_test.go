@@ -16,25 +16,23 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
-	"k8s.io/client-go/tools/portforward"
-	"k8s.io/client-go/tools/remotecommand"
-	"k8s.io/client-go/transport/spdy"
-	utilexec "k8s.io/utils/exec"
-
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/portforward"
+	"k8s.io/client-go/tools/remotecommand"
+	"k8s.io/client-go/transport/spdy"
+	utilexec "k8s.io/utils/exec"
 
 	"github.com/tenancy-dev/tenancy/internal/localcluster"
 	"github.com/tenancy-dev/tenancy/internal/localcluster/provisioner"
@@ -545,7 +543,7 @@ func TestGPUPodsGetDifferentDevices(t *testing.T) {
 			t.Errorf("pod %s has no toleration for the GPU taint (ExtendedResourceToleration): %+v", name, pod.Spec.Tolerations)
 		}
 		var line string
-		eventually(t, 30*time.Second, name+" prints its devices", func(ctx context.Context) (bool, error) {
+		eventually(t, 30*time.Second, name+" prints its devices", func(context.Context) (bool, error) {
 			line = strings.TrimSpace(podLogs(t, cs, ns, name, nil))
 			return line != "", nil
 		})
@@ -841,8 +839,6 @@ func TestKubeletAPIRefusesAnonymousCallers(t *testing.T) {
 		t.Errorf("GET %s as mallory: %d, want 403", url, resp.StatusCode)
 	}
 }
-
-var _ = syscall.SIGKILL
 
 func insecureTLS() *tls.Config { return &tls.Config{InsecureSkipVerify: true} } //nolint:gosec // only to reach the auth check
 
