@@ -470,6 +470,43 @@ func TestPortForwardReachesAServerInThePod(t *testing.T) {
 	if string(body) != "served by web\n" {
 		t.Errorf("through port-forward: %q, want %q", body, "served by web\n")
 	}
+
+	// And with kubectl, as a person would.
+	kpf := exec.Command(kubectlPath(), "--kubeconfig", cluster.AdminKubeconfig(), "-n", ns, "port-forward", "pod/web", ":8080")
+	stdout, err := kpf.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kpf.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = kpf.Process.Kill(); _ = kpf.Wait() }()
+	line := make(chan string, 1)
+	go func() {
+		b := make([]byte, 256)
+		n, _ := stdout.Read(b) // "Forwarding from 127.0.0.1:PORT -> 8080"
+		line <- string(b[:n])
+	}()
+	var addr string
+	select {
+	case l := <-line:
+		_, rest, ok := strings.Cut(l, "Forwarding from ")
+		addr, _, _ = strings.Cut(rest, " ")
+		if !ok || addr == "" {
+			t.Fatalf("kubectl port-forward said %q", l)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("kubectl port-forward said nothing in 30s")
+	}
+	resp, err = http.Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatalf("through kubectl port-forward: %v", err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if string(body) != "served by web\n" {
+		t.Errorf("through kubectl port-forward: %q", body)
+	}
 }
 
 func TestDeploymentBecomesAvailable(t *testing.T) {
