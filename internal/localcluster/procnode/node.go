@@ -342,9 +342,13 @@ func (n *Node) sysProcAttr(uid, gid int) *syscall.SysProcAttr {
 		Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWUTS | syscall.CLONE_NEWPID,
 	}
 	if os.Geteuid() != 0 {
+		// The agent's user is root inside (as in a rootless container):
+		// only the uid that created the namespace can be mapped, and only
+		// root inside keeps the capabilities the shim needs for its mounts
+		// across exec. Outside, it is the agent's unprivileged user.
 		a.Cloneflags |= syscall.CLONE_NEWUSER
-		a.UidMappings = []syscall.SysProcIDMap{{ContainerID: uid, HostID: uid, Size: 1}}
-		a.GidMappings = []syscall.SysProcIDMap{{ContainerID: gid, HostID: gid, Size: 1}}
+		a.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: uid, Size: 1}}
+		a.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: gid, Size: 1}}
 		a.GidMappingsEnableSetgroups = false
 	}
 	return a

@@ -273,7 +273,7 @@ func TestPodEnvironmentHostnameAndVolumes(t *testing.T) {
 		"ip=" + ip + " node=" + got.Spec.NodeName + " ns=" + ns,
 		fmt.Sprintf("api=127.0.0.1:%s", cluster.Host()[strings.LastIndex(cluster.Host(), ":")+1:]),
 		"conf=hi there",
-		"uid=65534",
+		"uid=" + podUID(),
 		"token=yes",
 		"ns-file=" + ns,
 		"scratch=data",
@@ -1009,4 +1009,13 @@ func TestFailingLivenessProbeRestartsTheContainer(t *testing.T) {
 		st := got.Status.ContainerStatuses[0]
 		return st.RestartCount >= 1 && st.LastTerminationState.Terminated != nil && st.LastTerminationState.Terminated.ExitCode == 137, nil
 	})
+}
+
+// podUID is the uid pods see: "nobody" when the agent runs as root, else
+// root inside a user namespace mapping the agent's own user.
+func podUID() string {
+	if os.Geteuid() == 0 {
+		return "65534"
+	}
+	return "0"
 }
