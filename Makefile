@@ -5,7 +5,7 @@ CONTROLLER_GEN := $(GO) tool -modfile=hack/tools/controller-gen/go.mod controlle
 GOLANGCI_LINT := $(BIN)/golangci-lint
 GOLANGCI_LINT_VERSION := v2.15.0
 
-.PHONY: all build test test-unit test-integration lint generate verify bench binaries clean
+.PHONY: all build test test-unit test-integration lint generate verify bench bench-pods binaries clean
 
 all: build
 
@@ -47,6 +47,9 @@ verify: generate ## fails if generated files are stale
 
 bench: binaries
 	$(GO) run ./bench/provision $(BENCH_ARGS)
+
+bench-pods: binaries ## pod start latency and node-agent memory on process nodes
+	$(GO) run ./bench/pods $(BENCH_PODS_ARGS)
 
 clean:
 	rm -rf $(BIN)

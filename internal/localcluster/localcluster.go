@@ -460,7 +460,7 @@ func (c *Cluster) watch() {
 				select {
 				case <-n.Done():
 					select {
-					case nodeFailed <- fmt.Errorf("process node agent stopped: %v (log: %s)", n.Err(), c.layout.log("node-*")):
+					case nodeFailed <- fmt.Errorf("process node %s stopped: %v; its log: %s", n.Name(), n.Err(), c.layout.log("node-"+n.Name())):
 					default:
 					}
 				case <-c.stopping:

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,11 +14,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
 
 	"github.com/tenancy-dev/tenancy/internal/localcluster/procnode"
 	"github.com/tenancy-dev/tenancy/internal/localcluster/provisioner"
@@ -36,7 +39,7 @@ const (
 // Zones are the two zones local nodes are spread over.
 var Zones = []string{"local-a", "local-b"}
 
-// DefaultNodeIPPrefix: process node N (from 1) has address 127.0.1.N.
+// DefaultNodeIPPrefix makes process node N (from 1) 127.0.1.N.
 const DefaultNodeIPPrefix = "127.0.1."
 
 // DefaultNodes are a CPU pool of cpu nodes and a GPU pool of gpu nodes
@@ -76,7 +79,7 @@ func SimulatedNodes(n int) []Node {
 type procNodes struct {
 	nodes    []*procnode.Node
 	stopProv context.CancelFunc
-	provDone chan struct{}
+	provDone <-chan struct{}
 }
 
 func (l layout) nodeDir(name string) string { return filepath.Join(l.dir, "nodes", name) }
@@ -90,20 +93,28 @@ func (c *Cluster) startProcessNodes(ctx context.Context, cs kubernetes.Interface
 	if prefix == "" {
 		prefix = DefaultNodeIPPrefix
 	}
-	provCtx, stopProv := context.WithCancel(context.Background())
-	c.proc = &procNodes{stopProv: stopProv, provDone: make(chan struct{})}
 	provCS, err := c.identityClient("localcluster-provisioner", "system:masters")
 	if err != nil {
 		return err
 	}
-	if err := provisioner.EnsureClass(ctx, provCS); err != nil {
+	provLog, err := openLog(c.layout.log("provisioner"))
+	if err != nil {
 		return err
 	}
+	provCtx, stopProv := context.WithCancel(klog.NewContext(context.Background(),
+		logr.FromSlogHandler(slog.NewTextHandler(provLog, &slog.HandlerOptions{Level: slog.LevelInfo}))))
+	provDone, err := provisioner.Start(provCtx, provCS, c.layout.volumes())
+	if err != nil {
+		stopProv()
+		_ = provLog.Close()
+		return fmt.Errorf("storage provisioner (log: %s): %w", provLog.Name(), err)
+	}
 	go func() {
-		defer close(c.proc.provDone)
-		_ = provisioner.Run(provCtx, provCS, c.layout.volumes())
+		<-provDone
+		_ = provLog.Close()
 	}()
-	if err := deleteStaleProcessNodes(ctx, cs, o.ProcessNodes); err != nil {
+	c.proc = &procNodes{stopProv: stopProv, provDone: provDone}
+	if err := deleteStaleNodes(ctx, cs, o.Nodes, o.ProcessNodes); err != nil {
 		return err
 	}
 	type result struct {
@@ -206,16 +217,25 @@ func (c *Cluster) identityClient(user string, groups ...string) (kubernetes.Inte
 	return kubernetes.NewForConfig(c.certConfig(kp))
 }
 
-// deleteStaleProcessNodes deletes process nodes of an earlier start that
-// are no longer listed (their pods are then rescheduled or garbage
-// collected, as for any node that goes away).
-func deleteStaleProcessNodes(ctx context.Context, cs kubernetes.Interface, nodes []Node) error {
-	list, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: procnode.ManagedLabel + "=true"})
+// deleteStaleNodes deletes nodes of an earlier start that are no longer
+// listed: process nodes not in procNodes, and kwok nodes not in kwokNodes
+// (a kwok node may have the name a process node now has; its pods are
+// then rescheduled or garbage collected, as for any node that goes away).
+func deleteStaleNodes(ctx context.Context, cs kubernetes.Interface, kwokNodes, procNodes []Node) error {
+	list, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return err
 	}
+	listed := func(nodes []Node, name string) bool {
+		return slices.ContainsFunc(nodes, func(n Node) bool { return n.Name == name })
+	}
 	for _, node := range list.Items {
-		if slices.ContainsFunc(nodes, func(n Node) bool { return n.Name == node.Name }) {
+		isKwok := node.Annotations[kwokNodeAnnotation] == kwokNodeAnnotationValue
+		isProc := node.Labels[procnode.ManagedLabel] == "true"
+		switch {
+		case isKwok && !listed(kwokNodes, node.Name):
+		case isProc && !listed(procNodes, node.Name):
+		default:
 			continue
 		}
 		if err := cs.CoreV1().Nodes().Delete(ctx, node.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {

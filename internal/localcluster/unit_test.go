@@ -13,7 +13,11 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
+
+	"github.com/tenancy-dev/tenancy/internal/localcluster/procnode"
 )
 
 func TestComponentArgs(t *testing.T) {
@@ -291,5 +295,42 @@ func TestNodeApplyConfig(t *testing.T) {
 		if err := validateNodes(bad); err == nil {
 			t.Errorf("validateNodes(%+v) = nil, want error", bad)
 		}
+	}
+}
+
+func TestDeleteStaleNodes(t *testing.T) {
+	node := func(name string, kwok, proc bool) *corev1.Node {
+		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{}, Annotations: map[string]string{}}}
+		if kwok {
+			n.Annotations[kwokNodeAnnotation] = kwokNodeAnnotationValue
+		}
+		if proc {
+			n.Labels[procnode.ManagedLabel] = "true"
+		}
+		return n
+	}
+	cs := fake.NewClientset(
+		node("old-kwok", true, false),       // a kwok node of an earlier start: gone
+		node("cpu-node-1", true, false),     // was kwok, is a process node now: gone, re-registered
+		node("sim-node-1", true, false),     // still a kwok node: kept
+		node("cpu-node-2", false, true),     // still a process node: kept
+		node("gpu-node-9", false, true),     // no longer listed: gone
+		node("someone-elses", false, false), // not ours: kept
+	)
+	err := deleteStaleNodes(t.Context(), cs, []Node{{Name: "sim-node-1"}}, []Node{{Name: "cpu-node-1"}, {Name: "cpu-node-2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := cs.CoreV1().Nodes().List(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, n := range list.Items {
+		got = append(got, n.Name)
+	}
+	slices.Sort(got)
+	if want := []string{"cpu-node-2", "sim-node-1", "someone-elses"}; !slices.Equal(got, want) {
+		t.Errorf("nodes left %v, want %v", got, want)
 	}
 }

@@ -99,7 +99,7 @@ func envFromData(ctx context.Context, cs kubernetes.Interface, ns string, from c
 			if from.SecretRef.Optional != nil && *from.SecretRef.Optional {
 				return nil, nil
 			}
-			return nil, fmt.Errorf("envFrom Secret %s: %w", from.SecretRef.Name, err)
+			return nil, fmt.Errorf("envFrom secret %s: %w", from.SecretRef.Name, err)
 		}
 		out := map[string]string{}
 		for k, v := range s.Data {
@@ -143,11 +143,11 @@ func envValueFrom(ctx context.Context, cs kubernetes.Interface, pod *corev1.Pod,
 			if optional {
 				return "", false, nil
 			}
-			return "", false, fmt.Errorf("Secret %s: %w", r.Name, err)
+			return "", false, fmt.Errorf("secret %s: %w", r.Name, err)
 		}
 		v, ok := s.Data[r.Key]
 		if !ok && !optional {
-			return "", false, fmt.Errorf("Secret %s has no key %q", r.Name, r.Key)
+			return "", false, fmt.Errorf("secret %s has no key %q", r.Name, r.Key)
 		}
 		return string(v), ok, nil
 	}

@@ -200,8 +200,10 @@ func (n *Node) execIn(ctx context.Context, p *podRuntime, c *container, argv []s
 		return err
 	case <-ctx.Done():
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-		return ctx.Err()
+		if err := <-done; err != nil && ctx.Err() == nil {
+			return err
+		}
+		return ctx.Err() // killed: the timeout is the error
 	}
 }
 
@@ -220,6 +222,11 @@ func (n *Node) RunInContainer(ctx context.Context, ns, name, ctr string, argv []
 	}
 	cmd := exec.Command("nsenter", n.nsenterArgs(p, pr.pid, argv)...)
 	cmd.Env = env
+	if os.Geteuid() != 0 {
+		// Root inside a user namespace that maps one uid: a tar that
+		// restores owners (kubectl cp) would fail on every other uid.
+		cmd.Env = append(append([]string(nil), env...), "TAR_OPTIONS=--no-same-owner")
+	}
 	var tty *os.File
 	var ptmx *os.File
 	if attach.TTY() {

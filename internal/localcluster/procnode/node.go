@@ -38,6 +38,7 @@ import (
 	"github.com/virtual-kubelet/virtual-kubelet/node/api"
 	"github.com/virtual-kubelet/virtual-kubelet/node/nodeutil"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -215,6 +216,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	return n, nil
 }
 
+// Name is the node's name.
+func (n *Node) Name() string { return n.cfg.Name }
+
 // Done is closed if the node agent ends (after Stop, or on an error).
 func (n *Node) Done() <-chan struct{} { return n.vk.Done() }
 
@@ -338,9 +342,13 @@ func (n *Node) sysProcAttr(uid, gid int) *syscall.SysProcAttr {
 		Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWUTS | syscall.CLONE_NEWPID,
 	}
 	if os.Geteuid() != 0 {
+		// The agent's user is root inside (as in a rootless container):
+		// only the uid that created the namespace can be mapped, and only
+		// root inside keeps the capabilities the shim needs for its mounts
+		// across exec. Outside, it is the agent's unprivileged user.
 		a.Cloneflags |= syscall.CLONE_NEWUSER
-		a.UidMappings = []syscall.SysProcIDMap{{ContainerID: uid, HostID: uid, Size: 1}}
-		a.GidMappings = []syscall.SysProcIDMap{{ContainerID: gid, HostID: gid, Size: 1}}
+		a.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: uid, Size: 1}}
+		a.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: gid, Size: 1}}
 		a.GidMappingsEnableSetgroups = false
 	}
 	return a
@@ -385,7 +393,6 @@ func (n *Node) UpdatePod(_ context.Context, pod *corev1.Pod) error {
 	}
 	p.mu.Lock()
 	p.pod.Labels, p.pod.Annotations = pod.Labels, pod.Annotations
-	p.pod.Spec.ActiveDeadlineSeconds = pod.Spec.ActiveDeadlineSeconds
 	p.mu.Unlock()
 	return nil
 }
@@ -406,6 +413,17 @@ func (n *Node) DeletePod(_ context.Context, pod *corev1.Pod) error {
 	go func() {
 		<-p.done
 		n.forget(p)
+		// As a kubelet does once the containers are gone: remove the pod
+		// now (virtual-kubelet would wait out the grace period).
+		ctx, cancel := context.WithTimeout(n.ctx, 30*time.Second)
+		defer cancel()
+		err := n.cfg.Client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
+			GracePeriodSeconds: new(int64(0)),
+			Preconditions:      metav1.NewUIDPreconditions(string(pod.UID)),
+		})
+		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) && ctx.Err() == nil {
+			vklog.G(n.ctx).WithError(err).Warnf("delete pod %s/%s after its processes ended", pod.Namespace, pod.Name)
+		}
 	}()
 	return nil
 }

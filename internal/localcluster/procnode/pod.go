@@ -228,7 +228,11 @@ func (p *podRuntime) prepare(ctx context.Context) bool {
 		return false
 	}
 	for {
-		vs, err := prepareVolumes(ctx, p.n.cfg.Client, p.pod, filepath.Join(p.dir, "volumes"), p.uid, p.gid)
+		p.mu.Lock()
+		pod := p.pod.DeepCopy() // metadata may change meanwhile (UpdatePod)
+		p.mu.Unlock()
+		pod.Status.PodIP = p.n.cfg.IP.String()
+		vs, err := prepareVolumes(ctx, p.n.cfg.Client, pod, filepath.Join(p.dir, "volumes"), p.uid, p.gid)
 		if err == nil {
 			p.mu.Lock()
 			p.vols, p.prepared = vs, true
@@ -406,7 +410,11 @@ func (p *podRuntime) runOnce(ctx context.Context, c *container) int {
 	_ = errW.Close()
 	if err != nil {
 		_ = errR.Close()
-		return terminate(128, "StartError", fmt.Sprintf("start shim: %v", err))
+		msg := fmt.Sprintf("start the container's shim: %v", err)
+		if os.Geteuid() != 0 {
+			msg += " (not running as root, process nodes need unprivileged user namespaces: is kernel.unprivileged_userns_clone or user.max_user_namespaces 0?)"
+		}
+		return terminate(128, "StartError", msg)
 	}
 	startErr, _ := io.ReadAll(io.LimitReader(errR, 64<<10))
 	_ = errR.Close()

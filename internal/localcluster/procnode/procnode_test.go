@@ -16,26 +16,26 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/tools/remotecommand"
 	"k8s.io/client-go/transport/spdy"
 	utilexec "k8s.io/utils/exec"
 
-	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
-
 	"github.com/tenancy-dev/tenancy/internal/localcluster"
+	"github.com/tenancy-dev/tenancy/internal/localcluster/provisioner"
 )
 
 // cluster runs the default pools as process nodes: cpu-node-1 (zone
@@ -53,6 +53,12 @@ func TestMain(m *testing.M) {
 		// time: use addresses of our own.
 		NodeIPPrefix:    fmt.Sprintf("127.%d.1.", 10+rand.IntN(240)),
 		StopGracePeriod: 2 * time.Second,
+	}
+	// kubectl too: the tests run it as a person would (logs job/NAME,
+	// exec, cp). It builds from the same module as the control plane.
+	if err := localcluster.EnsureBinaries(context.Background(), localcluster.DefaultBinDir(), os.Stderr, localcluster.Kubectl); err != nil {
+		fmt.Fprintln(os.Stderr, "procnode:", err)
+		os.Exit(1)
 	}
 	os.Exit(localcluster.TestMain(m, o, func(c *localcluster.Cluster) error {
 		cluster = c
@@ -195,8 +201,8 @@ func TestJobFailsWithExitCodeAndLogs(t *testing.T) {
 	if got := podLogs(t, cs, ns, pod.Name, nil); got != "hello\n" {
 		t.Errorf("logs = %q, want %q", got, "hello\n")
 	}
-	if kubectl := kubectlPath(); kubectl != "" {
-		out, err := exec.Command(kubectl, "--kubeconfig", cluster.AdminKubeconfig(), "-n", ns, "logs", "job/hello").CombinedOutput()
+	{
+		out, err := exec.Command(kubectlPath(), "--kubeconfig", cluster.AdminKubeconfig(), "-n", ns, "logs", "job/hello").CombinedOutput()
 		if err != nil || string(out) != "hello\n" {
 			t.Errorf("kubectl logs job/hello = %q, %v; want hello", out, err)
 		}
@@ -221,6 +227,8 @@ func TestPodEnvironmentHostnameAndVolumes(t *testing.T) {
 		`echo "ns-file=$(cat /var/run/secrets/kubernetes.io/serviceaccount/namespace)"`,
 		`echo data > /scratch/f && echo "scratch=$(cat /scratch/f)"`,
 		`echo "pwd=$(pwd)"`,
+		`echo "secret=$(cat /etc/secret/pw)"`,
+		`echo "labels=$(cat /etc/podinfo/labels)"`,
 	}, "; ")
 	pod := shPod("env", script)
 	pod.Spec.Containers[0].Env = []corev1.EnvVar{
@@ -231,10 +239,22 @@ func TestPodEnvironmentHostnameAndVolumes(t *testing.T) {
 	pod.Spec.Volumes = []corev1.Volume{
 		{Name: "conf", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "conf"}}}},
 		{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+		{Name: "secret", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "creds"}}},
+		{Name: "podinfo", VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{Items: []corev1.DownwardAPIVolumeFile{
+			{Path: "labels", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.labels"}},
+		}}}},
 	}
+	pod.Labels = map[string]string{"team": "ml"}
 	pod.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{
 		{Name: "conf", MountPath: "/etc/conf"},
 		{Name: "scratch", MountPath: "/scratch"},
+		{Name: "secret", MountPath: "/etc/secret", ReadOnly: true},
+		{Name: "podinfo", MountPath: "/etc/podinfo"},
+	}
+	if _, err := cs.CoreV1().Secrets(ns).Create(t.Context(), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "creds"}, Data: map[string][]byte{"pw": []byte("hunter2")},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := cs.CoreV1().Pods(ns).Create(t.Context(), pod, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -253,11 +273,13 @@ func TestPodEnvironmentHostnameAndVolumes(t *testing.T) {
 		"ip=" + ip + " node=" + got.Spec.NodeName + " ns=" + ns,
 		fmt.Sprintf("api=127.0.0.1:%s", cluster.Host()[strings.LastIndex(cluster.Host(), ":")+1:]),
 		"conf=hi there",
-		"uid=65534",
+		"uid=" + podUID(),
 		"token=yes",
 		"ns-file=" + ns,
 		"scratch=data",
 		"pwd=/pod",
+		"secret=hunter2",
+		`labels=team="ml"`,
 	} {
 		if !strings.Contains(logs, want+"\n") {
 			t.Errorf("logs lack %q:\n%s", want, logs)
@@ -370,8 +392,8 @@ func TestExecAndCopyRoundTripAFile(t *testing.T) {
 	if got, _, err := execIn(t, cs, ns, "box", nil, "hostname"); err != nil || got != "box\n" {
 		t.Errorf("hostname in exec = %q, %v; want box", got, err)
 	}
-	if kubectl := kubectlPath(); kubectl != "" {
-		kc := cluster.AdminKubeconfig()
+	{
+		kubectl, kc := kubectlPath(), cluster.AdminKubeconfig()
 		local := filepath.Join(t.TempDir(), "k.txt")
 		if err := os.WriteFile(local, []byte(content), 0o644); err != nil {
 			t.Fatal(err)
@@ -396,13 +418,9 @@ func TestExecAndCopyRoundTripAFile(t *testing.T) {
 	}
 }
 
-// kubectlPath is a kubectl binary in the binary directory, or "".
+// kubectlPath is the kubectl TestMain made sure of.
 func kubectlPath() string {
-	p := filepath.Join(localcluster.DefaultBinDir(), localcluster.Kubectl)
-	if _, err := os.Stat(p); err == nil {
-		return p
-	}
-	return ""
+	return filepath.Join(localcluster.DefaultBinDir(), localcluster.Kubectl)
 }
 
 func TestPortForwardReachesAServerInThePod(t *testing.T) {
@@ -451,6 +469,43 @@ func TestPortForwardReachesAServerInThePod(t *testing.T) {
 	_ = resp.Body.Close()
 	if string(body) != "served by web\n" {
 		t.Errorf("through port-forward: %q, want %q", body, "served by web\n")
+	}
+
+	// And with kubectl, as a person would.
+	kpf := exec.Command(kubectlPath(), "--kubeconfig", cluster.AdminKubeconfig(), "-n", ns, "port-forward", "pod/web", ":8080")
+	stdout, err := kpf.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kpf.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = kpf.Process.Kill(); _ = kpf.Wait() }()
+	line := make(chan string, 1)
+	go func() {
+		b := make([]byte, 256)
+		n, _ := stdout.Read(b) // "Forwarding from 127.0.0.1:PORT -> 8080"
+		line <- string(b[:n])
+	}()
+	var addr string
+	select {
+	case l := <-line:
+		_, rest, ok := strings.Cut(l, "Forwarding from ")
+		addr, _, _ = strings.Cut(rest, " ")
+		if !ok || addr == "" {
+			t.Fatalf("kubectl port-forward said %q", l)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("kubectl port-forward said nothing in 30s")
+	}
+	resp, err = http.Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatalf("through kubectl port-forward: %v", err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if string(body) != "served by web\n" {
+		t.Errorf("through kubectl port-forward: %q", body)
 	}
 }
 
@@ -525,7 +580,7 @@ func TestGPUPodsGetDifferentDevices(t *testing.T) {
 			t.Errorf("pod %s has no toleration for the GPU taint (ExtendedResourceToleration): %+v", name, pod.Spec.Tolerations)
 		}
 		var line string
-		eventually(t, 30*time.Second, name+" prints its devices", func(ctx context.Context) (bool, error) {
+		eventually(t, 30*time.Second, name+" prints its devices", func(context.Context) (bool, error) {
 			line = strings.TrimSpace(podLogs(t, cs, ns, name, nil))
 			return line != "", nil
 		})
@@ -800,8 +855,167 @@ func TestKubeletAPIRefusesAnonymousCallers(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("anonymous GET %s: %d, want 401", url, resp.StatusCode)
 	}
+	// A user with a certificate of the cluster CA but no right to the
+	// node's API (nodes/proxy) is authenticated, then refused.
+	cfg, err := cluster.UserConfig("mallory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.X509KeyPair(cfg.CertData, cfg.KeyData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc := insecureTLS()
+	tc.Certificates = []tls.Certificate{cert}
+	resp, err = (&http.Client{Transport: &http.Transport{TLSClientConfig: tc}}).Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("GET %s as mallory: %d, want 403", url, resp.StatusCode)
+	}
 }
 
-var _ = syscall.SIGKILL
-
 func insecureTLS() *tls.Config { return &tls.Config{InsecureSkipVerify: true} } //nolint:gosec // only to reach the auth check
+
+func TestDeletionSendsSIGTERMBeforeTheGracePeriodEnds(t *testing.T) {
+	cs := admin(t)
+	ns := namespace(t, cs)
+	// PID 1 with a SIGTERM handler exits at once: deletion must not wait
+	// out the 60 s grace period.
+	pod := shPod("polite", `trap 'echo got TERM; exit 0' TERM; echo ready; while true; do sleep 0.1; done`)
+	pod.Spec.TerminationGracePeriodSeconds = new(int64(60))
+	createPod(t, cs, ns, pod)
+	waitReady(t, cs, ns, "polite")
+	eventually(t, 10*time.Second, "polite says ready", func(context.Context) (bool, error) {
+		return strings.Contains(podLogs(t, cs, ns, "polite", nil), "ready"), nil
+	})
+	start := time.Now()
+	if err := cs.CoreV1().Pods(ns).Delete(t.Context(), "polite", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "pod polite gone well before its 60s grace period", func(ctx context.Context) (bool, error) {
+		_, err := cs.CoreV1().Pods(ns).Get(ctx, "polite", metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
+	t.Logf("deleted in %s", time.Since(start).Round(10*time.Millisecond))
+}
+
+func TestIndexedJobGetsCompletionIndex(t *testing.T) {
+	cs := admin(t)
+	ns := namespace(t, cs)
+	indexed := batchv1.IndexedCompletion
+	job := &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Name: "idx"},
+		Spec: batchv1.JobSpec{
+			CompletionMode: &indexed,
+			Completions:    new(int32(2)),
+			Parallelism:    new(int32(2)),
+			Template:       corev1.PodTemplateSpec{Spec: shPod("", `echo "index=$JOB_COMPLETION_INDEX"`).Spec},
+		},
+	}
+	if _, err := cs.BatchV1().Jobs(ns).Create(t.Context(), job, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 2*time.Minute, "Job idx Complete", func(ctx context.Context) (bool, error) {
+		j, err := cs.BatchV1().Jobs(ns).Get(ctx, "idx", metav1.GetOptions{})
+		return err == nil && j.Status.Succeeded == 2, err
+	})
+	pods, err := cs.CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{LabelSelector: "job-name=idx"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range pods.Items {
+		got = append(got, strings.TrimSpace(podLogs(t, cs, ns, p.Name, nil)))
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"index=0", "index=1"}) {
+		t.Errorf("indices printed %v, want index=0 and index=1", got)
+	}
+}
+
+func TestRetainReclaimPolicyKeepsTheData(t *testing.T) {
+	cs := admin(t)
+	ns := namespace(t, cs)
+	retain := corev1.PersistentVolumeReclaimRetain
+	immediate := storagev1.VolumeBindingImmediate
+	class := &storagev1.StorageClass{
+		ObjectMeta:        metav1.ObjectMeta{Name: "keep-" + ns},
+		Provisioner:       provisioner.Name,
+		ReclaimPolicy:     &retain,
+		VolumeBindingMode: &immediate,
+	}
+	if _, err := cs.StorageV1().StorageClasses().Create(t.Context(), class, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pvc := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: "kept"},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			StorageClassName: &class.Name,
+			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+		},
+	}
+	if _, err := cs.CoreV1().PersistentVolumeClaims(ns).Create(t.Context(), pvc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var volume string
+	eventually(t, time.Minute, "claim kept Bound", func(ctx context.Context) (bool, error) {
+		got, err := cs.CoreV1().PersistentVolumeClaims(ns).Get(ctx, "kept", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		volume = got.Spec.VolumeName
+		return got.Status.Phase == corev1.ClaimBound, nil
+	})
+	pv, err := cs.CoreV1().PersistentVolumes().Get(t.Context(), volume, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(pv.Spec.HostPath.Path, "precious")
+	if err := os.WriteFile(file, []byte("keep me"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.CoreV1().PersistentVolumeClaims(ns).Delete(t.Context(), "kept", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Minute, "volume "+volume+" Released", func(ctx context.Context) (bool, error) {
+		got, err := cs.CoreV1().PersistentVolumes().Get(ctx, volume, metav1.GetOptions{})
+		return err == nil && got.Status.Phase == corev1.VolumeReleased, err
+	})
+	if b, err := os.ReadFile(file); err != nil || string(b) != "keep me" {
+		t.Errorf("retained data: %q, %v", b, err)
+	}
+}
+
+func TestFailingLivenessProbeRestartsTheContainer(t *testing.T) {
+	cs := admin(t)
+	ns := namespace(t, cs)
+	pod := shPod("sick", "touch /tmp/alive; sleep 2; rm /tmp/alive; sleep 1000")
+	pod.Spec.RestartPolicy = corev1.RestartPolicyAlways
+	pod.Spec.Containers[0].LivenessProbe = &corev1.Probe{
+		ProbeHandler:     corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"test", "-e", "/tmp/alive"}}},
+		PeriodSeconds:    1,
+		FailureThreshold: 1,
+	}
+	createPod(t, cs, ns, pod)
+	eventually(t, time.Minute, "sick restarted by its liveness probe", func(ctx context.Context) (bool, error) {
+		got, err := cs.CoreV1().Pods(ns).Get(ctx, "sick", metav1.GetOptions{})
+		if err != nil || len(got.Status.ContainerStatuses) == 0 {
+			return false, err
+		}
+		st := got.Status.ContainerStatuses[0]
+		return st.RestartCount >= 1 && st.LastTerminationState.Terminated != nil && st.LastTerminationState.Terminated.ExitCode == 137, nil
+	})
+}
+
+// podUID is the uid pods see: "nobody" when the agent runs as root, else
+// root inside a user namespace mapping the agent's own user.
+func podUID() string {
+	if os.Geteuid() == 0 {
+		return "65534"
+	}
+	return "0"
+}

@@ -113,9 +113,9 @@ func writeSecret(ctx context.Context, cs kubernetes.Interface, ns, dir, name str
 		if optional != nil && *optional {
 			return nil
 		}
-		return fmt.Errorf("Secret %s: %w: %w", name, errVolumeNotReady, err)
+		return fmt.Errorf("secret %s: %w: %w", name, errVolumeNotReady, err)
 	}
-	return writeKeys(dir, s.Data, items, m, "Secret "+name)
+	return writeKeys(dir, s.Data, items, m, "secret "+name)
 }
 
 // writeKeys writes data (all keys, or only items) as files in dir.

@@ -88,24 +88,30 @@ func (p *hostPathProvisioner) Delete(_ context.Context, pv *corev1.PersistentVol
 	return os.RemoveAll(dir)
 }
 
-// Run installs the default StorageClass (Immediate binding, Delete
-// reclaim) and provisions claims until ctx ends.
-func Run(ctx context.Context, cs kubernetes.Interface, base string) error {
+// Start installs the default StorageClass (Immediate binding, Delete
+// reclaim) and provisions claims until ctx ends; done is closed then.
+// The controller is built before Start returns (the library registers
+// types in client-go's global scheme: not while other clients use it).
+func Start(ctx context.Context, cs kubernetes.Interface, base string) (done <-chan struct{}, err error) {
 	if err := os.MkdirAll(base, 0o755); err != nil {
-		return err
+		return nil, err
 	}
 	if err := os.Chmod(base, 0o755); err != nil {
-		return err
+		return nil, err
 	}
 	if err := EnsureClass(ctx, cs); err != nil {
-		return err
+		return nil, err
 	}
 	pc := controller.NewProvisionController(ctx, cs, Name, &hostPathProvisioner{base: base},
 		controller.LeaderElection(false),
 		controller.Threadiness(4),
 	)
-	pc.Run(ctx)
-	return nil
+	ch := make(chan struct{})
+	go func() {
+		defer close(ch)
+		pc.Run(ctx)
+	}()
+	return ch, nil
 }
 
 // EnsureClass creates the default StorageClass if it does not exist.

@@ -254,7 +254,21 @@ func bindMount(source, target string, readOnly bool) error {
 		return fmt.Errorf("bind %s at %s: %w", source, target, err)
 	}
 	if readOnly {
-		if err := unix.Mount("", target, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+		// Keep the flags the source has: in a user namespace they are
+		// locked, and a remount that drops them is refused.
+		flags := uintptr(unix.MS_BIND | unix.MS_REMOUNT | unix.MS_RDONLY)
+		var st unix.Statfs_t
+		if err := unix.Statfs(target, &st); err == nil {
+			for stFlag, msFlag := range map[int64]uintptr{
+				unix.ST_NOSUID: unix.MS_NOSUID, unix.ST_NODEV: unix.MS_NODEV, unix.ST_NOEXEC: unix.MS_NOEXEC,
+				unix.ST_NOATIME: unix.MS_NOATIME, unix.ST_NODIRATIME: unix.MS_NODIRATIME, unix.ST_RELATIME: unix.MS_RELATIME,
+			} {
+				if st.Flags&stFlag != 0 {
+					flags |= msFlag
+				}
+			}
+		}
+		if err := unix.Mount("", target, "", flags, ""); err != nil {
 			return fmt.Errorf("make %s read-only: %w", target, err)
 		}
 	}
