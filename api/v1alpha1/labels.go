@@ -14,6 +14,11 @@ const (
 	ManagedByValue = "tenancy"
 	// LabelWorkspace names the Workspace an object belongs to.
 	LabelWorkspace = "tenancy.dev/workspace"
+	// LabelComponent says which part of Tenancy made an object;
+	// ComponentInstall marks what `tenancy install` puts in a cluster (its
+	// ClusterRoles and admission policies), which belongs to no workspace.
+	LabelComponent   = "app.kubernetes.io/component"
+	ComponentInstall = "install"
 	// LabelUser names the User an object belongs to.
 	LabelUser = "tenancy.dev/user"
 

@@ -97,7 +97,7 @@ func describeApply(ac runtime.ApplyConfiguration) string {
 }
 
 func managedLabels() map[string]string {
-	return map[string]string{tenancyv1.LabelManagedBy: tenancyv1.ManagedByValue}
+	return map[string]string{tenancyv1.LabelManagedBy: tenancyv1.ManagedByValue, tenancyv1.LabelComponent: tenancyv1.ComponentInstall}
 }
 
 // creatorRole lets its holders run `tenancy workspace create/list/get/

@@ -545,6 +545,9 @@ func audit(ctx context.Context, c client.Client, p plan) ([]string, error) {
 			if k.namespaced {
 				key = o.Namespace + "/" + o.Name
 			}
+			if o.Labels[tenancyv1.LabelComponent] == tenancyv1.ComponentInstall {
+				continue // tenancy install's own, of no workspace
+			}
 			wsLabel, ok := o.Labels[tenancyv1.LabelWorkspace]
 			if !ok {
 				problems = append(problems, fmt.Sprintf("%s %s: managed by tenancy but has no %s label", kind, key, tenancyv1.LabelWorkspace))

@@ -44,7 +44,7 @@ func TestAddRefusesBadInput(t *testing.T) {
 		want string
 	}{
 		"unknown config key": {"eve1", []string{"--config", "typo.yaml"},
-			`error: typo.yaml: unknown key "quotas" (known keys: "quota", "roles", "clusterRoles", "class", "groups", "contributors", "limitRange")`},
+			`error: typo.yaml: unknown key "quotas" (known keys: "quota", "roles", "clusterRoles", "class", "ownerRole", "groups", "contributors", "limitRange")`},
 		"bad quantity": {"eve2", []string{"--config", "ten.yaml"},
 			`error: ten.yaml: quota "requests.cpu": "ten" is not a quantity (e.g. "10" or "500m")`},
 		"unknown key in a rule": {"eve3", []string{"--config", "rule.yaml"}, `error: rule.yaml: roles[0]: unknown key "resource"`},
