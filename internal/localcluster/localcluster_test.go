@@ -39,6 +39,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/tenancy-dev/tenancy/internal/localcluster"
+	"github.com/tenancy-dev/tenancy/internal/localcluster/clustertest"
 )
 
 // cluster is shared by the tests of this package; nil with -short.
@@ -54,7 +55,7 @@ func TestMain(m *testing.M) {
 	o := localcluster.Options{
 		Nodes: []localcluster.Node{{Name: gpuNode, CPU: "32", Memory: "256Gi", GPUs: 8}},
 	}
-	os.Exit(localcluster.TestMain(m, o, func(c *localcluster.Cluster) error {
+	os.Exit(clustertest.Main(m, o, func(c *localcluster.Cluster) error {
 		cluster = c
 		return nil
 	}))

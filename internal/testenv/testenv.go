@@ -35,6 +35,7 @@ import (
 	"github.com/tenancy-dev/tenancy/internal/controller"
 	"github.com/tenancy-dev/tenancy/internal/install"
 	"github.com/tenancy-dev/tenancy/internal/localcluster"
+	"github.com/tenancy-dev/tenancy/internal/localcluster/clustertest"
 )
 
 // ControllerUser is the identity the controller runs as in tests.
@@ -96,7 +97,7 @@ func Main(m *testing.M, o Options, ready func(*Env)) int {
 	if len(o.ProcessNodes) > 0 {
 		lo.NodeIPPrefix = fmt.Sprintf("127.%d.1.", 10+rand.IntN(240))
 	}
-	return localcluster.TestMain(m, lo, func(c *localcluster.Cluster) error {
+	return clustertest.Main(m, lo, func(c *localcluster.Cluster) error {
 		e, err := setUp(c, o)
 		if err != nil {
 			return err

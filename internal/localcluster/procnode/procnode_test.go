@@ -35,6 +35,7 @@ import (
 	utilexec "k8s.io/utils/exec"
 
 	"github.com/tenancy-dev/tenancy/internal/localcluster"
+	"github.com/tenancy-dev/tenancy/internal/localcluster/clustertest"
 	"github.com/tenancy-dev/tenancy/internal/localcluster/provisioner"
 )
 
@@ -60,7 +61,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "procnode:", err)
 		os.Exit(1)
 	}
-	os.Exit(localcluster.TestMain(m, o, func(c *localcluster.Cluster) error {
+	os.Exit(clustertest.Main(m, o, func(c *localcluster.Cluster) error {
 		cluster = c
 		return nil
 	}))

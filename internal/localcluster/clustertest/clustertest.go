@@ -1,4 +1,7 @@
-package localcluster
+// Package clustertest runs a test package against one local control
+// plane. It lives apart from localcluster so that the tenancy binary, which
+// imports localcluster, does not link the testing package.
+package clustertest
 
 import (
 	"context"
@@ -7,16 +10,18 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/tenancy-dev/tenancy/internal/localcluster"
 )
 
-// TestMain runs a test package against one control plane: it starts a
+// Main runs a test package against one control plane: it starts a
 // cluster with o (etcd without fsync), calls
 // setup (e.g. to keep the *Cluster in a package variable and install CRDs),
 // runs the tests, stops the cluster and removes the directory. It returns
 // the exit code for os.Exit:
 //
 //	func TestMain(m *testing.M) {
-//		os.Exit(localcluster.TestMain(m, localcluster.Options{}, func(c *localcluster.Cluster) error {
+//		os.Exit(clustertest.Main(m, localcluster.Options{}, func(c *localcluster.Cluster) error {
 //			cluster = c
 //			return nil
 //		}))
@@ -26,7 +31,7 @@ import (
 // When tests fail, the data directory is kept without its etcd data and the
 // location of the component logs printed. TENANCY_KEEP_CLUSTER=1 keeps the
 // whole directory, etcd data included.
-func TestMain(m *testing.M, o Options, setup func(*Cluster) error) int {
+func Main(m *testing.M, o localcluster.Options, setup func(*localcluster.Cluster) error) int {
 	temp := o.DataDir == ""
 	if temp {
 		dir, err := os.MkdirTemp("", "localcluster-")
@@ -58,15 +63,15 @@ func TestMain(m *testing.M, o Options, setup func(*Cluster) error) int {
 	}
 
 	// Building the binaries the first time takes long; starting does not.
-	if err := EnsureBinaries(context.Background(), o.BinDir, o.Progress); err != nil {
+	if err := localcluster.EnsureBinaries(context.Background(), o.BinDir, o.Progress); err != nil {
 		fmt.Fprintln(os.Stderr, "localcluster:", err)
 		if temp {
 			_ = os.RemoveAll(o.DataDir)
 		}
 		return 1
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), defaultStartTimeout)
-	c, err := Start(ctx, o)
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	c, err := localcluster.Start(ctx, o)
 	cancel()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "localcluster: start control plane: %v\n", err)
@@ -90,3 +95,6 @@ func TestMain(m *testing.M, o Options, setup func(*Cluster) error) int {
 	}
 	return finish(code)
 }
+
+// startTimeout bounds the start of a test's control plane.
+const startTimeout = 3 * time.Minute
