@@ -277,9 +277,11 @@ func (o *UpOptions) Run(ctx context.Context) (retErr error) {
 	if kubeconfigPath != "" {
 		fmt.Fprintf(out, "export KUBECONFIG=%s\n", kubeconfigPath)
 	}
+	self := invocation()
+	hint := func(cmd, comment string) { fmt.Fprintf(out, "  %-*s # %s\n", len(self)+26, cmd, comment) }
 	fmt.Fprintln(out, "  kubectl get workspaces")
 	if !o.NoDemo {
-		fmt.Fprintln(out, "  tenancy user kubeconfig alex      # alex's own kubeconfig: he may use workplace1 only")
+		hint(self+" user kubeconfig alex", "alex's own kubeconfig: he may use workplace1 only")
 	}
 	fmt.Fprintln(out, "  kubectl get nodes")
 	fmt.Fprintln(out, "  kubectl get resourcequota,rolebindings -n workplace3")
@@ -294,9 +296,9 @@ func (o *UpOptions) Run(ctx context.Context) (retErr error) {
 		} else {
 			fmt.Fprintln(out, "Sign in as alex, bob or tom with the passwords shown when they were made.")
 		}
-		fmt.Fprintln(out, "  tenancy user passwd alex          # a new password for alex")
+		hint(self+" user passwd alex", "a new password for alex")
 	}
-	fmt.Fprintln(out, "Press Ctrl-C to stop. State is kept; 'tenancy up --reset' starts empty.")
+	fmt.Fprintf(out, "Press Ctrl-C to stop. State is kept; '%s up --reset' starts empty.\n", self)
 
 	select {
 	case <-ctx.Done():
