@@ -87,6 +87,8 @@ func IssueCert(ctx context.Context, cs kubernetes.Interface, r CertRequest) (*Cr
 		return nil, fmt.Errorf("create certificate request: %w", err)
 	}
 	csrs := cs.CertificatesV1().CertificateSigningRequests()
+	// The signer has SignTimeout from the request on.
+	deadline := time.Now().Add(r.SignTimeout)
 	csr, err := csrs.Create(ctx, &certificatesv1.CertificateSigningRequest{
 		ObjectMeta: metav1.ObjectMeta{
 			GenerateName: "tenancy-" + r.User + "-",
@@ -105,7 +107,7 @@ func IssueCert(ctx context.Context, cs kubernetes.Interface, r CertRequest) (*Cr
 	if err != nil {
 		return nil, fmt.Errorf("create CertificateSigningRequest: %w", err)
 	}
-	cred, err := approveAndWait(ctx, cs, csr, r)
+	cred, err := approveAndWait(ctx, cs, csr, r, deadline)
 	if err != nil {
 		// Leave no half credential behind; the error says what happened.
 		delCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -119,7 +121,9 @@ func IssueCert(ctx context.Context, cs kubernetes.Interface, r CertRequest) (*Cr
 	return cred, nil
 }
 
-func approveAndWait(ctx context.Context, cs kubernetes.Interface, csr *certificatesv1.CertificateSigningRequest, r CertRequest) (*Credential, error) {
+// approveAndWait approves csr and waits until deadline (SignTimeout from
+// the request) for its certificate.
+func approveAndWait(ctx context.Context, cs kubernetes.Interface, csr *certificatesv1.CertificateSigningRequest, r CertRequest, deadline time.Time) (*Credential, error) {
 	csrs := cs.CertificatesV1().CertificateSigningRequests()
 	csr.Status.Conditions = append(csr.Status.Conditions, certificatesv1.CertificateSigningRequestCondition{
 		Type:           certificatesv1.CertificateApproved,
@@ -133,7 +137,11 @@ func approveAndWait(ctx context.Context, cs kubernetes.Interface, csr *certifica
 	}
 	var signed []byte
 	var refused error
-	err := wait.PollUntilContextTimeout(ctx, r.PollInterval, r.SignTimeout, true, func(ctx context.Context) (bool, error) {
+	remaining := time.Until(deadline)
+	if remaining <= 0 {
+		return nil, &NotSignedError{Name: csr.Name, Timeout: r.SignTimeout}
+	}
+	err := wait.PollUntilContextTimeout(ctx, r.PollInterval, remaining, true, func(ctx context.Context) (bool, error) {
 		got, err := csrs.Get(ctx, csr.Name, metav1.GetOptions{})
 		if err != nil {
 			return false, nil //nolint:nilerr // transient: keep polling until the timeout
