@@ -91,7 +91,7 @@ func Admission(ctx context.Context, c client.Client, cfg *rest.Config) (mutating
 	if err != nil {
 		return false, err
 	}
-	objs := []runtime.ApplyConfiguration{workloadManagerRole(), noEscalationPolicy(), noEscalationBinding(),
+	objs := []runtime.ApplyConfiguration{workloadManagerRole(), noEscalationPolicy(), denyBinding(NoEscalationPolicy),
 		jobSubmitterPolicy(), denyBinding(JobSubmitterPolicy)}
 	mutating = MutatingServed(disc)
 	if mutating {
@@ -314,10 +314,7 @@ func volumePolicy() *admissionv1ac.MutatingAdmissionPolicyApplyConfiguration {
 			))
 }
 
-func noEscalationBinding() *admissionv1ac.ValidatingAdmissionPolicyBindingApplyConfiguration {
-	return denyBinding(NoEscalationPolicy)
-}
-
+// denyBinding binds policy to every request, denying what it refuses.
 func denyBinding(policy string) *admissionv1ac.ValidatingAdmissionPolicyBindingApplyConfiguration {
 	return admissionv1ac.ValidatingAdmissionPolicyBinding(policy).WithLabels(managedLabels()).WithSpec(
 		admissionv1ac.ValidatingAdmissionPolicyBindingSpec().WithPolicyName(policy).

@@ -72,7 +72,7 @@ func SelfServe(ctx context.Context, c client.Client) error {
 // SelfServeObjects are the objects SelfServe applies, in order.
 func SelfServeObjects() []runtime.ApplyConfiguration {
 	return []runtime.ApplyConfiguration{
-		creatorRole(), adminRole(), selfServePolicy(), selfServeBinding(),
+		creatorRole(), adminRole(), selfServePolicy(), denyBinding(SelfServePolicy),
 		reservedNamesPolicy(), paramBinding(ReservedNamesPolicy, admissionv1ac.ParamRef().
 			WithName(ReservedNamesConfigMap).WithNamespace(SystemNamespace).
 			WithParameterNotFoundAction(admissionregistrationv1.AllowAction)),
@@ -327,13 +327,6 @@ func classNamesPolicy() *admissionv1ac.ValidatingAdmissionPolicyApplyConfigurati
 func paramBinding(policy string, params *admissionv1ac.ParamRefApplyConfiguration) *admissionv1ac.ValidatingAdmissionPolicyBindingApplyConfiguration {
 	return admissionv1ac.ValidatingAdmissionPolicyBinding(policy).WithLabels(managedLabels()).WithSpec(
 		admissionv1ac.ValidatingAdmissionPolicyBindingSpec().WithPolicyName(policy).WithParamRef(params).
-			WithValidationActions(admissionregistrationv1.Deny))
-}
-
-func selfServeBinding() *admissionv1ac.ValidatingAdmissionPolicyBindingApplyConfiguration {
-	return admissionv1ac.ValidatingAdmissionPolicyBinding(SelfServePolicy).WithLabels(managedLabels()).WithSpec(
-		admissionv1ac.ValidatingAdmissionPolicyBindingSpec().
-			WithPolicyName(SelfServePolicy).
 			WithValidationActions(admissionregistrationv1.Deny))
 }
 
