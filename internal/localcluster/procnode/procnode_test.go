@@ -608,22 +608,7 @@ func TestReadWriteManyClaimIsSharedAcrossNodes(t *testing.T) {
 			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
 		},
 	}
-	if _, err := cs.CoreV1().PersistentVolumeClaims(ns).Create(t.Context(), pvc, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	var volume string
-	eventually(t, time.Minute, "claim shared Bound", func(ctx context.Context) (bool, error) {
-		got, err := cs.CoreV1().PersistentVolumeClaims(ns).Get(ctx, "shared", metav1.GetOptions{})
-		if err != nil {
-			return false, err
-		}
-		volume = got.Spec.VolumeName
-		return got.Status.Phase == corev1.ClaimBound, nil
-	})
-	pv, err := cs.CoreV1().PersistentVolumes().Get(t.Context(), volume, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pv := boundVolume(t, cs, ns, pvc)
 	dir := pv.Spec.HostPath.Path
 	mount := func(p *corev1.Pod, node string) *corev1.Pod {
 		p.Spec.NodeName = node
@@ -649,8 +634,8 @@ func TestReadWriteManyClaimIsSharedAcrossNodes(t *testing.T) {
 	if err := cs.CoreV1().PersistentVolumeClaims(ns).Delete(t.Context(), "shared", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, time.Minute, "volume "+volume+" deleted with its directory", func(ctx context.Context) (bool, error) {
-		_, err := cs.CoreV1().PersistentVolumes().Get(ctx, volume, metav1.GetOptions{})
+	eventually(t, time.Minute, "volume "+pv.Name+" deleted with its directory", func(ctx context.Context) (bool, error) {
+		_, err := cs.CoreV1().PersistentVolumes().Get(ctx, pv.Name, metav1.GetOptions{})
 		_, statErr := os.Stat(dir)
 		return apierrors.IsNotFound(err) && errors.Is(statErr, os.ErrNotExist), err
 	})
@@ -959,22 +944,7 @@ func TestRetainReclaimPolicyKeepsTheData(t *testing.T) {
 			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
 		},
 	}
-	if _, err := cs.CoreV1().PersistentVolumeClaims(ns).Create(t.Context(), pvc, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	var volume string
-	eventually(t, time.Minute, "claim kept Bound", func(ctx context.Context) (bool, error) {
-		got, err := cs.CoreV1().PersistentVolumeClaims(ns).Get(ctx, "kept", metav1.GetOptions{})
-		if err != nil {
-			return false, err
-		}
-		volume = got.Spec.VolumeName
-		return got.Status.Phase == corev1.ClaimBound, nil
-	})
-	pv, err := cs.CoreV1().PersistentVolumes().Get(t.Context(), volume, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pv := boundVolume(t, cs, ns, pvc)
 	file := filepath.Join(pv.Spec.HostPath.Path, "precious")
 	if err := os.WriteFile(file, []byte("keep me"), 0o644); err != nil {
 		t.Fatal(err)
@@ -982,8 +952,8 @@ func TestRetainReclaimPolicyKeepsTheData(t *testing.T) {
 	if err := cs.CoreV1().PersistentVolumeClaims(ns).Delete(t.Context(), "kept", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, time.Minute, "volume "+volume+" Released", func(ctx context.Context) (bool, error) {
-		got, err := cs.CoreV1().PersistentVolumes().Get(ctx, volume, metav1.GetOptions{})
+	eventually(t, time.Minute, "volume "+pv.Name+" Released", func(ctx context.Context) (bool, error) {
+		got, err := cs.CoreV1().PersistentVolumes().Get(ctx, pv.Name, metav1.GetOptions{})
 		return err == nil && got.Status.Phase == corev1.VolumeReleased, err
 	})
 	if b, err := os.ReadFile(file); err != nil || string(b) != "keep me" {
@@ -1019,4 +989,26 @@ func podUID() string {
 		return "65534"
 	}
 	return "0"
+}
+
+// boundVolume creates pvc in ns and returns the volume it is bound to.
+func boundVolume(t *testing.T, cs kubernetes.Interface, ns string, pvc *corev1.PersistentVolumeClaim) *corev1.PersistentVolume {
+	t.Helper()
+	if _, err := cs.CoreV1().PersistentVolumeClaims(ns).Create(t.Context(), pvc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var volume string
+	eventually(t, time.Minute, "claim "+pvc.Name+" Bound", func(ctx context.Context) (bool, error) {
+		got, err := cs.CoreV1().PersistentVolumeClaims(ns).Get(ctx, pvc.Name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		volume = got.Spec.VolumeName
+		return got.Status.Phase == corev1.ClaimBound, nil
+	})
+	pv, err := cs.CoreV1().PersistentVolumes().Get(t.Context(), volume, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pv
 }
