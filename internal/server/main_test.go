@@ -262,16 +262,7 @@ func (s *testServer) call(t *testing.T, method, path, token string, body any) *r
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &response{Status: resp.StatusCode, Header: resp.Header, Body: raw}
+	return do(t, req)
 }
 
 // want fails unless r has status.
