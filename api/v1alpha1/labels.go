@@ -47,6 +47,11 @@ const (
 	AnnotationWorkspaceVolumeClaim = "tenancy.dev/workspace-volume-claim"
 	AnnotationWorkspaceVolumePath  = "tenancy.dev/workspace-volume-path"
 
+	// AnnotationSubmittedBy names who submitted a Job, as the API server
+	// authenticated them; the ValidatingAdmissionPolicy
+	// tenancy-job-submitter keeps it true.
+	AnnotationSubmittedBy = "tenancy.dev/submitted-by"
+
 	// Finalizer is held on a Workspace until everything it created is gone.
 	Finalizer = "tenancy.dev/cleanup"
 

@@ -29,9 +29,8 @@ import (
 
 // Labels and annotations of a Tenancy job.
 const (
-	// AnnotationSubmittedBy names who submitted the job, as the API server
-	// authenticated them; a ValidatingAdmissionPolicy keeps it true.
-	AnnotationSubmittedBy = "tenancy.dev/submitted-by"
+	// AnnotationSubmittedBy names who submitted the job.
+	AnnotationSubmittedBy = tenancyv1.AnnotationSubmittedBy
 	// AnnotationCancelled marks a job cancelled (and suspended).
 	AnnotationCancelled = "tenancy.dev/cancelled"
 	// GPUResource is what a submission's GPUs ask for.
