@@ -71,6 +71,12 @@ var ReservedNamePatterns = []string{
 	"dex", "auth", "oauth2-proxy", "olm", "operators",
 }
 
+// annotationExpr is a CEL expression: annotation key of obj (object,
+// oldObject, namespaceObject), or ” when it has none.
+func annotationExpr(obj, key string) string {
+	return fmt.Sprintf("(has(%[1]s.metadata.annotations) && '%[2]s' in %[1]s.metadata.annotations ? %[1]s.metadata.annotations['%[2]s'] : '')", obj, key)
+}
+
 // globRegex turns '*'-patterns into one anchored RE2 alternation.
 func globRegex(patterns []string) string {
 	parts := make([]string, 0, len(patterns))
@@ -270,9 +276,7 @@ func workloadManagerRole() *rbacv1ac.ClusterRoleApplyConfiguration {
 // tenancy.dev/workspace-volume: "false" are left alone; a container with
 // something mounted at the path already keeps it.
 func volumePolicy() *admissionv1ac.MutatingAdmissionPolicyApplyConfiguration {
-	ann := func(key string) string {
-		return fmt.Sprintf("has(namespaceObject.metadata.annotations) && '%[1]s' in namespaceObject.metadata.annotations ? namespaceObject.metadata.annotations['%[1]s'] : ''", key)
-	}
+	ann := func(key string) string { return annotationExpr("namespaceObject", key) }
 	mount := func(typ string) string {
 		return "Object.spec." + typ + ".volumeMounts{name: '" + podVolumeName + "', mountPath: variables.path}"
 	}
@@ -328,14 +332,8 @@ func denyBinding(policy string) *admissionv1ac.ValidatingAdmissionPolicyBindingA
 // forgeable with kubectl.
 const JobSubmitterPolicy = "tenancy-job-submitter"
 
-// annotationSubmittedBy is internal/jobs.AnnotationSubmittedBy (install
-// does not import the job logic).
-const annotationSubmittedBy = "tenancy.dev/submitted-by"
-
 func jobSubmitterPolicy() *admissionv1ac.ValidatingAdmissionPolicyApplyConfiguration {
-	get := func(obj string) string {
-		return fmt.Sprintf("(has(%[1]s.metadata.annotations) && '%[2]s' in %[1]s.metadata.annotations ? %[1]s.metadata.annotations['%[2]s'] : '')", obj, annotationSubmittedBy)
-	}
+	get := func(obj string) string { return annotationExpr(obj, tenancyv1.AnnotationSubmittedBy) }
 	tokenPrefix := "system:serviceaccount:" + SystemNamespace + ":user-"
 	return admissionv1ac.ValidatingAdmissionPolicy(JobSubmitterPolicy).WithLabels(managedLabels()).WithSpec(
 		admissionv1ac.ValidatingAdmissionPolicySpec().

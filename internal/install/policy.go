@@ -274,10 +274,7 @@ func isRequester(subject string) string {
 // requester (MutatingAdmissionPolicy tenancy-workspace-defaults sets it;
 // without it, a client may set only its own name); on UPDATE it is kept.
 func createdByUnchanged() string {
-	a := tenancyv1.AnnotationCreatedBy
-	get := func(obj string) string {
-		return fmt.Sprintf("(has(%[1]s.metadata.annotations) && '%[2]s' in %[1]s.metadata.annotations ? %[1]s.metadata.annotations['%[2]s'] : '')", obj, a)
-	}
+	get := func(obj string) string { return annotationExpr(obj, tenancyv1.AnnotationCreatedBy) }
 	return fmt.Sprintf("request.operation == 'DELETE' || (%s ? %s == '' || %s == request.userInfo.username : %s == %s)",
 		isCreate, get("object"), get("object"), get("object"), get("oldObject"))
 }
