@@ -379,7 +379,7 @@ func queuedReason(job *batchv1.Job, pods []corev1.Pod) string {
 		}
 	}
 	if len(pods) == 0 && job.Status.Active == 0 {
-		return "waiting for its pods to be created (the quota may be used up)"
+		return "waiting for its pods to be created"
 	}
 	return "starting"
 }

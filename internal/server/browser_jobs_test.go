@@ -72,7 +72,7 @@ func TestBrowserJobs(t *testing.T) {
 	if nodes(alex, t, `#submit-job[disabled]`) != 1 {
 		t.Error("Submit is not disabled for a job that can never fit")
 	}
-	screenshot(alex, t, "job-submit-refused")
+	screenshot(alex, t, "job-submit")
 	// Past the browser's check, the server refuses it too, keeping the form.
 	eval(alex, t, `document.getElementById("submit-job").disabled = false; document.getElementById("job-form").submit(); true`)
 	run(alex, t, chromedp.WaitVisible(CSS(`#error`)))
@@ -110,7 +110,6 @@ func TestBrowserJobs(t *testing.T) {
 	eventually(t, 15*time.Second, "the new job shows up by itself", func() (bool, string) {
 		return nodes(alex, t, `[data-job="bj-later"]`) == 1, text(alex, t, "#jobs-table")
 	})
-	screenshot(alex, t, "jobs")
 	run(alex, t, chromedp.Click(CSS(`#filter-mine`)), chromedp.WaitVisible(CSS(`[data-job="bj-train"]`)))
 	setField(alex, t, "state", "Running")
 	run(alex, t, chromedp.WaitVisible(CSS(`#no-jobs`)))
@@ -149,7 +148,6 @@ func TestBrowserJobs(t *testing.T) {
 	if nodes(alex, t, "#cancel-job") != 0 {
 		t.Error("Cancel is still offered")
 	}
-	screenshot(alex, t, "job")
 
 	// Others see nothing.
 	eve := browser(t)

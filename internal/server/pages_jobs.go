@@ -81,6 +81,12 @@ func init() {
 	}
 	funcs["ended"] = func(s jobs.State) bool { return s == jobs.Succeeded || s == jobs.Failed || s == jobs.Cancelled }
 	funcs["join"] = strings.Join
+	funcs["when"] = func(t *time.Time) string {
+		if t == nil {
+			return ""
+		}
+		return t.UTC().Format("2006-01-02 15:04:05 UTC")
+	}
 	funcs["quantity"] = func(q *resource.Quantity) string {
 		if q == nil {
 			return ""
