@@ -459,6 +459,16 @@ func (c *Client) Get(ctx context.Context, ns, name string) (*Detail, error) {
 // second: the Job controller stops its pods and marks it Failed
 // (DeadlineExceeded), so the Job is finished and its TTL counts.
 func (c *Client) Cancel(ctx context.Context, ns, name, by string) (*Summary, error) {
+	for attempt := 0; ; attempt++ {
+		sum, err := c.cancel(ctx, ns, name, by)
+		// A conflict: the Job changed (perhaps it finished); look again.
+		if !apierrors.IsConflict(err) || attempt == 4 {
+			return sum, err
+		}
+	}
+}
+
+func (c *Client) cancel(ctx context.Context, ns, name, by string) (*Summary, error) {
 	job, err := c.job(ctx, ns, name)
 	if err != nil {
 		return nil, err
@@ -483,9 +493,6 @@ func (c *Client) Cancel(ctx context.Context, ns, name, by string) (*Summary, err
 		job.Spec.Suspend = ptr.To(false) // a suspended job has no deadline running
 	}
 	if err := c.Kube.Patch(ctx, job, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
-		if apierrors.IsConflict(err) { // it changed (perhaps finished): look again
-			return c.Cancel(ctx, ns, name, by)
-		}
 		return nil, fmt.Errorf("cancel job %s/%s: %w", ns, name, err)
 	}
 	sum := summaryOf(job, StateOf(job, nil))
