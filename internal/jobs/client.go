@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -567,4 +568,16 @@ func commandOf(c corev1.Container) []string {
 		return cmd[4:]
 	}
 	return cmd
+}
+
+// Submitter is who the API server says the caller of cs is, as Submit's
+// submitter must name them (SubmitterOf their username): for the CLI,
+// whose kubeconfig may hold a certificate, a token or an OIDC login. It
+// asks with a SelfSubjectReview, which everybody may make.
+func Submitter(ctx context.Context, cs kubernetes.Interface) (string, error) {
+	r, err := cs.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+	if err != nil {
+		return "", fmt.Errorf("ask the API server who you are: %w", err)
+	}
+	return SubmitterOf(r.Status.UserInfo.Username), nil
 }
