@@ -168,19 +168,6 @@ func installComponents(ctx context.Context, c client.Client, cfg *rest.Config, o
 	return objs, install.Apply(ctx, c, objs)
 }
 
-// installAdmission installs the admission policies, warning on w when the
-// cluster has no MutatingAdmissionPolicy (Kubernetes before 1.36).
-func installAdmission(ctx context.Context, c client.Client, cfg *rest.Config, w io.Writer) error {
-	mutating, err := install.Admission(ctx, c, cfg)
-	if err != nil {
-		return err
-	}
-	if !mutating {
-		warnNoMutating(w)
-	}
-	return nil
-}
-
 func warnNoMutating(w io.Writer) {
 	fmt.Fprintln(w, "warning: this cluster serves no MutatingAdmissionPolicy (Kubernetes 1.36 on): the controller adds the workspace finalizer after creation, "+
 		"self-serve workspaces must name their class, and the creator of a workspace is not recorded (see README, Known limits)")
