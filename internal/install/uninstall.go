@@ -73,8 +73,8 @@ var installedKinds = []schema.GroupVersionKind{
 
 // Uninstall takes out of the cluster everything `tenancy install` put in
 // (the objects labelled app.kubernetes.io/component=install, and the
-// system namespace with the credentials in it), and waits until it is
-// gone. Workspaces it handles as o says; while any exist and o says
+// system namespace with the credentials in it) and every cluster-wide
+// grant Tenancy made, and waits until it is gone. Workspaces it handles as o says; while any exist and o says
 // nothing, it refuses and changes nothing.
 func Uninstall(ctx context.Context, c client.Client, o UninstallOptions) (*Left, error) {
 	if o.Timeout == 0 {
@@ -143,7 +143,15 @@ func Uninstall(ctx context.Context, c client.Client, o UninstallOptions) (*Left,
 	say("Deleting what 'tenancy install' installed")
 	var deleted []*unstructured.Unstructured
 	for _, gvk := range installedKinds {
-		objs, err := listInstalled(ctx, c, gvk)
+		sel := installedSelector()
+		if gvk.Kind == "ClusterRole" || gvk.Kind == "ClusterRoleBinding" {
+			// Every cluster-wide grant Tenancy made goes too: those of
+			// workspaces (their members' rights on their Workspace, their
+			// clusterRules) and users, which are gone. What is inside a
+			// namespace kept stays, with the namespace.
+			sel = client.MatchingLabels{tenancyv1.LabelManagedBy: tenancyv1.ManagedByValue}
+		}
+		objs, err := listLabelled(ctx, c, gvk, sel)
 		if err != nil {
 			return nil, err
 		}
@@ -208,12 +216,6 @@ func namespaceObject(name string) *unstructured.Unstructured {
 
 func installedSelector() client.MatchingLabels {
 	return client.MatchingLabels{tenancyv1.LabelManagedBy: tenancyv1.ManagedByValue, tenancyv1.LabelComponent: tenancyv1.ComponentInstall}
-}
-
-// listInstalled lists the objects of kind gvk that install labelled; none
-// where the cluster does not serve the kind.
-func listInstalled(ctx context.Context, c client.Client, gvk schema.GroupVersionKind) ([]*unstructured.Unstructured, error) {
-	return listLabelled(ctx, c, gvk, installedSelector())
 }
 
 func listLabelled(ctx context.Context, c client.Client, gvk schema.GroupVersionKind, sel client.MatchingLabels) ([]*unstructured.Unstructured, error) {
