@@ -62,6 +62,7 @@ var installedKinds = []schema.GroupVersionKind{
 	{Group: "admissionregistration.k8s.io", Version: "v1", Kind: "MutatingAdmissionPolicy"},
 	{Group: "admissionregistration.k8s.io", Version: "v1", Kind: "ValidatingAdmissionPolicyBinding"},
 	{Group: "admissionregistration.k8s.io", Version: "v1", Kind: "ValidatingAdmissionPolicy"},
+	// admissionKinds ends here.
 	{Group: "apiextensions.k8s.io", Version: "v1", Kind: "CustomResourceDefinition"},
 	{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "ClusterRoleBinding"},
 	{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "ClusterRole"},
@@ -70,6 +71,10 @@ var installedKinds = []schema.GroupVersionKind{
 	{Version: "v1", Kind: "ServiceAccount"},
 	{Version: "v1", Kind: "Namespace"},
 }
+
+// admissionKinds are the first kinds of installedKinds: what runs, and the
+// admission policies.
+const admissionKinds = 7
 
 // Uninstall takes out of the cluster everything `tenancy install` put in
 // (the objects labelled app.kubernetes.io/component=install, and the
@@ -127,6 +132,17 @@ func Uninstall(ctx context.Context, c client.Client, o UninstallOptions) (*Left,
 	if err := waitPodsGone(ctx, c, o.Timeout, ControllerName, ServerName); err != nil {
 		return nil, err
 	}
+	// The admission policies go before workspaces are orphaned: the
+	// self-serve policy refuses the garbage collector the removal of its
+	// orphan finalizer from a workspace it does not own.
+	say("Deleting what 'tenancy install' installed")
+	deleted, err := deleteInstalled(ctx, c, installedKinds[:admissionKinds])
+	if err != nil {
+		return nil, err
+	}
+	if err := waitGone(ctx, c, o.Timeout, deleted); err != nil {
+		return nil, err
+	}
 	if o.KeepNamespaces && len(workspaces) > 0 {
 		say("Orphaning %d workspaces: their namespaces stay", len(workspaces))
 		for i := range workspaces {
@@ -140,9 +156,25 @@ func Uninstall(ctx context.Context, c client.Client, o UninstallOptions) (*Left,
 			return nil, err
 		}
 	}
-	say("Deleting what 'tenancy install' installed")
+	if deleted, err = deleteInstalled(ctx, c, installedKinds[admissionKinds:]); err != nil {
+		return nil, err
+	}
+	if err := waitGone(ctx, c, o.Timeout, deleted); err != nil {
+		return nil, err
+	}
+	objs, err := leftovers(ctx, c, left.Namespaces)
+	if err != nil {
+		return nil, err
+	}
+	left.Objects = objs
+	return left, nil
+}
+
+// deleteInstalled deletes the objects of kinds that install made (and the
+// system namespace, and Tenancy's cluster-wide grants), returning them.
+func deleteInstalled(ctx context.Context, c client.Client, kinds []schema.GroupVersionKind) ([]*unstructured.Unstructured, error) {
 	var deleted []*unstructured.Unstructured
-	for _, gvk := range installedKinds {
+	for _, gvk := range kinds {
 		sel := installedSelector()
 		if gvk.Kind == "ClusterRole" || gvk.Kind == "ClusterRoleBinding" {
 			// Every cluster-wide grant Tenancy made goes too: those of
@@ -166,15 +198,7 @@ func Uninstall(ctx context.Context, c client.Client, o UninstallOptions) (*Left,
 			deleted = append(deleted, u)
 		}
 	}
-	if err := waitGone(ctx, c, o.Timeout, deleted); err != nil {
-		return nil, err
-	}
-	objs, err := leftovers(ctx, c, left.Namespaces)
-	if err != nil {
-		return nil, err
-	}
-	left.Objects = objs
-	return left, nil
+	return deleted, nil
 }
 
 func listWorkspaces(ctx context.Context, c client.Client) ([]tenancyv1.Workspace, error) {

@@ -493,7 +493,7 @@ func TestInCluster(t *testing.T) {
 func portForward(t *testing.T, k *cluster) string {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(localcluster.DefaultBinDir(), "kubectl"), "--kubeconfig", k.kubeconfig(),
-		"-n", install.SystemNamespace, "port-forward", "svc/"+install.ServerName, "127.0.0.1:0:80")
+		"-n", install.SystemNamespace, "port-forward", "--address", "127.0.0.1", "svc/"+install.ServerName, ":80")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
