@@ -333,7 +333,7 @@ func waitGone(ctx context.Context, c client.Client, timeout time.Duration, objs 
 }
 
 // leftovers are the objects still labelled as Tenancy's, but the
-// namespaces kept on purpose.
+// namespaces kept on purpose and what is in them.
 func leftovers(ctx context.Context, c client.Client, kept []string) ([]string, error) {
 	var out []string
 	for _, gvk := range installedKinds {
@@ -342,8 +342,8 @@ func leftovers(ctx context.Context, c client.Client, kept []string) ([]string, e
 			return nil, err
 		}
 		for _, u := range objs {
-			if gvk.Kind == "Namespace" && slices.Contains(kept, u.GetName()) {
-				continue
+			if gvk.Kind == "Namespace" && slices.Contains(kept, u.GetName()) || slices.Contains(kept, u.GetNamespace()) {
+				continue // kept on purpose, with what is in them
 			}
 			out = append(out, gvk.Kind+" "+objectName(u))
 		}

@@ -20,6 +20,8 @@ import (
 // "Kind namespace/name". It asks discovery, so a kind install started
 // making and uninstall forgot is found too.
 func Labelled(ctx context.Context, cfg *rest.Config, selector string) ([]string, error) {
+	cfg = rest.CopyConfig(cfg)
+	cfg.WarningHandler = rest.NoWarnings{} // deprecated kinds, listed on purpose
 	disc, err := discovery.NewDiscoveryClientForConfig(cfg)
 	if err != nil {
 		return nil, err
