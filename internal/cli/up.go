@@ -250,6 +250,9 @@ func (o *UpOptions) Run(ctx context.Context) (retErr error) {
 			if err := removeInCluster(ctx, c, out); err != nil {
 				return err
 			}
+		} else if err := c.Get(ctx, client.ObjectKey{Namespace: install.SystemNamespace, Name: install.ControllerName}, &appsv1.Deployment{}); err == nil {
+			fmt.Fprintf(o.streams.ErrOut, "warning: this cluster runs the controller already (Deployment %s/%s, from 'tenancy install'); the one 'tenancy up' starts works beside it\n",
+				install.SystemNamespace, install.ControllerName)
 		}
 		done, stop, err := o.startController(ctx, cfg, logDir)
 		if err != nil {
