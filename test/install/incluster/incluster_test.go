@@ -303,8 +303,12 @@ func TestInCluster(t *testing.T) {
 			took = time.Since(deleted)
 			return nil
 		})
-		if leaseTime := 15 * time.Second; took > leaseTime {
-			t.Errorf("handover took %s, more than the lease duration %s", took, leaseTime)
+		// A stopping leader releases the lease once its reconciles are done
+		// (at most the 10 s graceful shutdown); a follower that finds it
+		// held retries every 2 s: so the lease duration, 15 s, plus one
+		// retry at the most.
+		if limit := 15*time.Second + 2*time.Second; took > limit {
+			t.Errorf("handover took %s, more than the lease duration and a retry, %s", took, limit)
 		}
 		wg.Wait()
 		close(errs)
