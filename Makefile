@@ -5,13 +5,19 @@ CONTROLLER_GEN := $(GO) tool -modfile=hack/tools/controller-gen/go.mod controlle
 GOLANGCI_LINT := $(BIN)/golangci-lint
 GOLANGCI_LINT_VERSION := v2.15.0
 
-.PHONY: all build test test-unit test-integration lint generate verify bench bench-pods binaries clean
+.PHONY: all build image test test-unit test-integration lint generate verify bench bench-pods binaries clean
 
 all: build
 
 build: ## the tenancy binary, also as a kubectl plugin
 	$(GO) build -o $(BIN)/tenancy ./cmd/tenancy
 	ln -sf tenancy $(BIN)/kubectl-tenancy
+
+# The image `tenancy install` installs by default: stamped into the binary.
+IMAGE ?= ghcr.io/tenancy-dev/tenancy:dev
+
+image: ## bin/tenancy.oci.tar: the OCI image (linux/amd64, linux/arm64), without Docker
+	cd hack/image && $(GO) run . -ref $(IMAGE) -out $(BIN)/tenancy.oci.tar -repo $(CURDIR)
 
 generate: ## CRDs, RBAC and deepcopy from the Go types and markers
 	$(CONTROLLER_GEN) object paths=./api/...

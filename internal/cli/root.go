@@ -41,6 +41,7 @@ func NewRootCommand(streams genericiooptions.IOStreams) *cobra.Command {
 		newControllerCommand(streams),
 		newServeCommand(streams),
 		newInstallCommand(streams),
+		newUninstallCommand(streams),
 		newUserCommand(streams),
 		newWorkspaceCommand(streams),
 		newGrantCommand(streams),

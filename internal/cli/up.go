@@ -4,13 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -25,6 +31,7 @@ import (
 	"github.com/tenancy-dev/tenancy/internal/controller"
 	"github.com/tenancy-dev/tenancy/internal/install"
 	"github.com/tenancy-dev/tenancy/internal/localcluster"
+	"github.com/tenancy-dev/tenancy/internal/localcluster/procnode/shim"
 	"github.com/tenancy-dev/tenancy/internal/passwords"
 	"github.com/tenancy-dev/tenancy/internal/server"
 )
@@ -41,6 +48,10 @@ type UpOptions struct {
 	Port     int
 	NoDemo   bool
 	External bool // set by Complete: a cluster was named
+	// InCluster runs the controller and the server as Deployments on the
+	// local process nodes, from the manifests of `tenancy install`.
+	InCluster    bool
+	NodeIPPrefix string
 
 	CPUNodes       int
 	GPUNodes       int
@@ -71,7 +82,12 @@ KUBECONFIG) it uses that cluster.
 It installs the CRDs, runs the workspace controller, creates the default
 WorkspaceClass and the workspaces of the Arena multi-user guide (workplace1
 for alex, workplace2 for bob, workplace3 for tom), and prints the
-KUBECONFIG to use with kubectl.`,
+KUBECONFIG to use with kubectl.
+
+With --in-cluster the controller and the server do not run inside 'tenancy
+up': it installs them as 'tenancy install' does — the same manifests, with
+their ServiceAccounts, RBAC, leader election and probes — onto the local
+process nodes, whose pods run this tenancy binary in place of the image.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.Complete(cmd)
@@ -91,6 +107,9 @@ KUBECONFIG to use with kubectl.`,
 	f.IntVar(&o.CPUNodes, "cpu-nodes", 2, "process nodes in the CPU pool (tenancy.dev/pool=cpu)")
 	f.IntVar(&o.GPUNodes, "gpu-nodes", 1, "process nodes in the GPU pool, 8 nvidia.com/gpu each (tenancy.dev/pool=gpu)")
 	f.IntVar(&o.SimulatedNodes, "simulated-nodes", 0, "kwok nodes that only simulate pods (they run nothing), for scale")
+	f.BoolVar(&o.InCluster, "in-cluster", false, "run the controller and the server as Deployments on the local nodes, from the manifests of 'tenancy install'")
+	f.StringVar(&o.NodeIPPrefix, "node-ip-prefix", "", "address prefix of the local process nodes (node N gets PREFIX+N; default 127.0.1.)")
+	_ = f.MarkHidden("node-ip-prefix")
 	o.serve.addFlags(f)
 	return cmd
 }
@@ -141,6 +160,12 @@ func (o *UpOptions) Validate() error {
 	if o.External && o.Reset {
 		return errors.New("--reset applies to the local control plane only; it cannot be used with --kubeconfig, --context or KUBECONFIG")
 	}
+	if o.InCluster && o.External {
+		return errors.New("--in-cluster deploys onto the local control plane's nodes; to run Tenancy in your cluster use 'tenancy install'")
+	}
+	if o.InCluster && o.CPUNodes < 1 {
+		return errors.New("--in-cluster needs at least one CPU node (--cpu-nodes) to run the controller and the server on")
+	}
 	for flag, n := range map[string]int{"--cpu-nodes": o.CPUNodes, "--gpu-nodes": o.GPUNodes, "--simulated-nodes": o.SimulatedNodes} {
 		if n < 0 || n > 200 {
 			return fmt.Errorf("%s must be between 0 and 200, got %d", flag, n)
@@ -173,6 +198,7 @@ func (o *UpOptions) Run(ctx context.Context) (retErr error) {
 			Progress:      out,
 			ProcessNodes:  localcluster.DefaultNodes(o.CPUNodes, o.GPUNodes),
 			Nodes:         localcluster.SimulatedNodes(o.SimulatedNodes),
+			NodeIPPrefix:  o.NodeIPPrefix,
 		})
 		if err != nil {
 			return err
@@ -210,40 +236,31 @@ func (o *UpOptions) Run(ctx context.Context) (retErr error) {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(out, "Installing the CRDs")
-	if err := install.CRDs(ctx, c); err != nil {
-		return err
-	}
-	if err := installAdmission(ctx, c, cfg, o.streams.ErrOut); err != nil {
-		return err
-	}
-	if err := install.SelfServe(ctx, c); err != nil {
-		return err
-	}
-
-	if err := os.MkdirAll(logDir, 0o755); err != nil {
-		return err
-	}
-	logFile, err := os.OpenFile(filepath.Join(logDir, "controller.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = logFile.Close() }()
-	ctrl.SetLogger(zap.New(zap.WriteTo(logFile)))
-	mgr, err := controller.NewManager(cfg, controller.Options{Concurrency: 8, MetricsAddr: "0", ProbeAddr: "0", IstioUserHeader: "kubeflow-userid"})
-	if err != nil {
-		return err
-	}
-	mgrCtx, stopMgr := context.WithCancel(ctx)
-	mgrDone := make(chan error, 1)
-	go func() { mgrDone <- mgr.Start(mgrCtx) }()
-	defer func() {
-		stopMgr()
-		if err := <-mgrDone; err != nil {
-			fmt.Fprintln(o.streams.ErrOut, "controller:", err)
+	var mgrDone <-chan error
+	if o.InCluster {
+		if err := o.deployInCluster(ctx, c, cfg); err != nil {
+			return err
 		}
-	}()
-	fmt.Fprintf(out, "Controller running (logs: %s)\n", logFile.Name())
+	} else {
+		fmt.Fprintln(out, "Installing the CRDs")
+		if _, err := installComponents(ctx, c, cfg, install.Options{Components: []string{install.ComponentCRDs}}, o.streams.ErrOut); err != nil {
+			return err
+		}
+		if !o.External {
+			if err := removeInCluster(ctx, c, out); err != nil {
+				return err
+			}
+		} else if err := c.Get(ctx, client.ObjectKey{Namespace: install.SystemNamespace, Name: install.ControllerName}, &appsv1.Deployment{}); err == nil {
+			fmt.Fprintf(o.streams.ErrOut, "warning: this cluster runs the controller already (Deployment %s/%s, from 'tenancy install'); the one 'tenancy up' starts works beside it\n",
+				install.SystemNamespace, install.ControllerName)
+		}
+		done, stop, err := o.startController(ctx, cfg, logDir)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		mgrDone = done
+	}
 
 	if !o.NoDemo {
 		objs := []client.Object{install.DefaultClass()}
@@ -261,8 +278,13 @@ func (o *UpOptions) Run(ctx context.Context) (retErr error) {
 		}
 		fmt.Fprintln(out, "Workspaces workplace1 (alex), workplace2 (bob) and workplace3 (tom) are Ready")
 	}
-	srvDone, url, err := o.startServer(ctx, c, cfg, serverCfg, logDir)
-	if err != nil {
+	var srvDone <-chan error
+	var url string
+	if o.InCluster {
+		if url, err = inClusterURL(ctx, c); err != nil {
+			return err
+		}
+	} else if srvDone, url, err = o.startServer(ctx, c, cfg, serverCfg, logDir); err != nil {
 		return err
 	}
 	var demoPasswords []string
@@ -287,6 +309,9 @@ func (o *UpOptions) Run(ctx context.Context) (retErr error) {
 	fmt.Fprintln(out, "  kubectl get resourcequota,rolebindings -n workplace3")
 	fmt.Fprintln(out)
 	fmt.Fprintf(out, "Web UI and REST API: %s\n", url)
+	if o.InCluster {
+		fmt.Fprintf(out, "  (or: kubectl -n %s port-forward svc/%s 8090:80, then http://127.0.0.1:8090)\n", install.SystemNamespace, install.ServerName)
+	}
 	if !o.NoDemo {
 		if len(demoPasswords) > 0 {
 			fmt.Fprintln(out, "Sign in as a demo user (passwords shown this once):")
@@ -405,4 +430,142 @@ func demoUserPasswords(ctx context.Context, c client.Client) ([]string, error) {
 		out = append(out, fmt.Sprintf("%-5s %s", u.Name, pw))
 	}
 	return out, nil
+}
+
+// startController runs the controller inside `tenancy up`, logging to
+// logDir. done receives its error if it stops by itself; stop stops it.
+func (o *UpOptions) startController(ctx context.Context, cfg *rest.Config, logDir string) (done <-chan error, stop func(), err error) {
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return nil, nil, err
+	}
+	logFile, err := os.OpenFile(filepath.Join(logDir, "controller.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, nil, err
+	}
+	ctrl.SetLogger(zap.New(zap.WriteTo(logFile)))
+	mgr, err := controller.NewManager(cfg, controller.Options{Concurrency: 8, MetricsAddr: "0", ProbeAddr: "0", IstioUserHeader: "kubeflow-userid"})
+	if err != nil {
+		_ = logFile.Close()
+		return nil, nil, err
+	}
+	mgrCtx, stopMgr := context.WithCancel(ctx)
+	finished := make(chan struct{})
+	var runErr error
+	go func() {
+		runErr = mgr.Start(mgrCtx)
+		close(finished)
+	}()
+	stopped := make(chan error, 1)
+	go func() {
+		<-finished
+		stopped <- runErr
+	}()
+	fmt.Fprintf(o.streams.Out, "Controller running (logs: %s)\n", logFile.Name())
+	return stopped, func() {
+		stopMgr()
+		<-finished
+		if runErr != nil {
+			fmt.Fprintln(o.streams.ErrOut, "controller:", runErr)
+		}
+		_ = logFile.Close()
+	}, nil
+}
+
+// deployInCluster installs the controller and the server with the
+// manifests of `tenancy install` onto the local process nodes, one
+// replica per CPU node up to two, and waits until they run. The nodes run
+// each container's command on this machine: PATH leads them to this very
+// binary, which stands in for the image.
+func (o *UpOptions) deployInCluster(ctx context.Context, c client.Client, cfg *rest.Config) error {
+	dir, err := podVisibleDir()
+	if err != nil {
+		return err
+	}
+	replicas := int32(min(o.CPUNodes, 2))
+	fmt.Fprintln(o.streams.Out, "Installing Tenancy as 'tenancy install' does")
+	objs, err := installComponents(ctx, c, cfg, install.Options{
+		Replicas: replicas,
+		Path:     dir + ":" + shim.DefaultPath,
+	}, o.streams.ErrOut)
+	if err != nil {
+		return err
+	}
+	deps := install.Deployments(objs)
+	fmt.Fprintf(o.streams.Out, "Deploying %s onto the local nodes (%d replicas each, running %s)\n", strings.Join(deps, " and "), replicas, filepath.Join(dir, "tenancy"))
+	if err := install.WaitAvailable(ctx, c, 3*time.Minute, deps...); err != nil {
+		return fmt.Errorf("%w (their logs: kubectl -n %s logs deploy/%s)", err, install.SystemNamespace, install.ControllerName)
+	}
+	fmt.Fprintf(o.streams.Out, "Controller and server running in the cluster (kubectl -n %s get pods)\n", install.SystemNamespace)
+	return nil
+}
+
+// podVisibleDir is the directory of this binary, which the pods' user
+// (uid 65532) must be able to run: every directory above it searchable,
+// the binary executable by others.
+func podVisibleDir() (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	if exe, err = filepath.EvalSymlinks(exe); err != nil {
+		return "", err
+	}
+	if filepath.Base(exe) != "tenancy" {
+		return "", fmt.Errorf("--in-cluster runs this binary in the pods as 'tenancy', but it is named %s: build it as tenancy (make build)", filepath.Base(exe))
+	}
+	for _, own := range []string{"/tmp", "/run", "/proc"} {
+		if exe == own || strings.HasPrefix(exe, own+"/") {
+			return "", fmt.Errorf("--in-cluster runs this binary in the pods, which have a %s of their own and cannot see %s: put tenancy elsewhere, e.g. /usr/local/bin or /var/tmp", own, exe)
+		}
+	}
+	if os.Geteuid() == 0 {
+		// The nodes run pods as their runAsUser, not as root.
+		for p := exe; p != "/"; p = filepath.Dir(p) {
+			fi, err := os.Stat(p)
+			if err != nil {
+				return "", err
+			}
+			if need := os.FileMode(0o001); fi.Mode().Perm()&need == 0 {
+				return "", fmt.Errorf("--in-cluster: the pods run as uid %d and cannot reach %s (%s is mode %s): put tenancy where others may run it, e.g. /usr/local/bin",
+					install.NonRootUID, exe, p, fi.Mode().Perm())
+			}
+		}
+	}
+	return filepath.Dir(exe), nil
+}
+
+// removeInCluster deletes the controller and server Deployments an
+// earlier `tenancy up --in-cluster` left in the local control plane, so
+// that they do not run beside the ones `tenancy up` runs itself. (Never on
+// a cluster named with --kubeconfig: those are somebody's installation.)
+func removeInCluster(ctx context.Context, c client.Client, out io.Writer) error {
+	for _, name := range []string{install.ControllerName, install.ServerName} {
+		d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: install.SystemNamespace, Name: name}}
+		err := c.Delete(ctx, d)
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("delete the in-cluster Deployment %s: %w", name, err)
+		}
+		fmt.Fprintf(out, "Deleted Deployment %s/%s of an earlier 'up --in-cluster': the controller runs here now\n", install.SystemNamespace, name)
+	}
+	return nil
+}
+
+// inClusterURL is the address of a ready server pod: the local nodes share
+// this machine's network, so it is reachable as it is.
+func inClusterURL(ctx context.Context, c client.Client) (string, error) {
+	pods := &corev1.PodList{}
+	if err := c.List(ctx, pods, client.InNamespace(install.SystemNamespace), client.MatchingLabels{install.LabelName: install.ServerName}); err != nil {
+		return "", err
+	}
+	for _, p := range pods.Items {
+		for _, cond := range p.Status.Conditions {
+			if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue && p.Status.PodIP != "" {
+				return "http://" + net.JoinHostPort(p.Status.PodIP, strconv.Itoa(install.ServerPort)), nil
+			}
+		}
+	}
+	return "", errors.New("no tenancy-server pod is ready")
 }

@@ -97,15 +97,8 @@ func Admission(ctx context.Context, c client.Client, cfg *rest.Config) (mutating
 	if err != nil {
 		return false, err
 	}
-	objs := []runtime.ApplyConfiguration{workloadManagerRole(), noEscalationPolicy(), denyBinding(NoEscalationPolicy),
-		jobSubmitterPolicy(), denyBinding(JobSubmitterPolicy)}
 	mutating = MutatingServed(disc)
-	if mutating {
-		objs = append(objs, defaultsPolicy(), mutatingBinding(DefaultsPolicy, nil),
-			defaultClassPolicy(), mutatingBinding(DefaultClassPolicy, allParams()),
-			volumePolicy(), mutatingBinding(VolumePolicy, nil))
-	}
-	for _, ac := range objs {
+	for _, ac := range AdmissionObjects(mutating) {
 		if err := c.Apply(ctx, ac, client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
 			return mutating, fmt.Errorf("apply %s: %w", describeApply(ac), err)
 		}
@@ -114,6 +107,19 @@ func Admission(ctx context.Context, c client.Client, cfg *rest.Config) (mutating
 		return true, waitDefaulted(ctx, c, time.Minute)
 	}
 	return false, nil
+}
+
+// AdmissionObjects are the objects Admission applies, in order; the
+// MutatingAdmissionPolicies only when mutating.
+func AdmissionObjects(mutating bool) []runtime.ApplyConfiguration {
+	objs := []runtime.ApplyConfiguration{workloadManagerRole(), noEscalationPolicy(), denyBinding(NoEscalationPolicy),
+		jobSubmitterPolicy(), denyBinding(JobSubmitterPolicy)}
+	if mutating {
+		objs = append(objs, defaultsPolicy(), mutatingBinding(DefaultsPolicy, nil),
+			defaultClassPolicy(), mutatingBinding(DefaultClassPolicy, allParams()),
+			volumePolicy(), mutatingBinding(VolumePolicy, nil))
+	}
+	return objs
 }
 
 // waitDefaulted waits until the API server applies the defaults policy:

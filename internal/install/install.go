@@ -1,14 +1,14 @@
-// Package install puts Tenancy's API into a cluster: the CRDs, and the
-// objects `tenancy up` starts a demo with.
+// Package install puts Tenancy into a cluster and takes it out again: the
+// CRDs and admission policies, the controller's and the server's
+// Deployments (Render, Apply, Uninstall), and the objects `tenancy up`
+// starts a demo with.
 package install
 
 import (
 	"context"
 	"fmt"
-	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -39,22 +39,5 @@ func CRDs(ctx context.Context, c client.Client) error {
 		}
 		names = append(names, crd.Name)
 	}
-	return wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
-		for _, n := range names {
-			crd := &apiextensionsv1.CustomResourceDefinition{}
-			if err := c.Get(ctx, client.ObjectKey{Name: n}, crd); err != nil {
-				return false, nil //nolint:nilerr // not there yet
-			}
-			established := false
-			for _, cond := range crd.Status.Conditions {
-				if cond.Type == apiextensionsv1.Established && cond.Status == apiextensionsv1.ConditionTrue {
-					established = true
-				}
-			}
-			if !established {
-				return false, nil
-			}
-		}
-		return true, nil
-	})
+	return waitEstablished(ctx, c, names)
 }
