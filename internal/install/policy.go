@@ -195,7 +195,8 @@ func selfServePolicy() *admissionv1ac.ValidatingAdmissionPolicyApplyConfiguratio
 					WithOperations(admissionregistrationv1.Create, admissionregistrationv1.Update, admissionregistrationv1.Delete))).
 			WithMatchConditions(admissionv1ac.MatchCondition().
 				WithName("not-a-tenancy-admin").
-				WithExpression(fmt.Sprintf("!authorizer.group('%s').resource('workspaces').check('%s').allowed()", group, VerbManage))).
+				WithExpression(fmt.Sprintf("!authorizer.group('%s').resource('workspaces').check('%s').allowed()", group, VerbManage)),
+				notGarbageCollector()).
 			WithVariables(
 				v("ownsOld", "!("+isCreate+") && has(oldObject.spec) && has(oldObject.spec.owner) && "+isRequester("oldObject.spec.owner")),
 				v("adminOfOld", isUpdate+" && has(oldObject.spec) && has(oldObject.spec.contributors) && "+
@@ -259,6 +260,23 @@ func selfServePolicy() *admissionv1ac.ValidatingAdmissionPolicyApplyConfiguratio
 					"only Tenancy may change metadata.finalizers: its finalizer "+tenancyv1.Finalizer+" removes what the workspace created; to remove the workspace, delete it",
 					""),
 			))
+}
+
+// GarbageCollectors are the identities kube-controller-manager's garbage
+// collector writes as: its own ServiceAccount with
+// --use-service-account-credentials (the default of kubeadm and most
+// distributions), the manager itself without. Deleting a workspace with
+// propagationPolicy Orphan (or Foreground) puts the API server's own
+// finalizer on it, and only the garbage collector takes that off; the
+// self-serve policy must not stop it, or such a delete hangs for good.
+var GarbageCollectors = []string{
+	"system:serviceaccount:kube-system:generic-garbage-collector",
+	"system:kube-controller-manager",
+}
+
+func notGarbageCollector() *admissionv1ac.MatchConditionApplyConfiguration {
+	return admissionv1ac.MatchCondition().WithName("not-the-garbage-collector").
+		WithExpression("!(request.userInfo.username in ['" + strings.Join(GarbageCollectors, "', '") + "'])")
 }
 
 // isRequester is a CEL test that subject (a CEL expression of a Subject)

@@ -243,3 +243,24 @@ func TestJobSubmitterUnforgeable(t *testing.T) {
 		t.Errorf("a cluster admin changed the submitter: %v", err)
 	}
 }
+
+// TestOrphanDeleteCompletes: deleting a self-serve workspace with
+// propagationPolicy Orphan finishes. The API server puts its "orphan"
+// finalizer on the workspace and only the garbage collector removes it;
+// the self-serve policy, which lets nobody else change finalizers, must
+// not refuse the garbage collector (it did, and the workspace hung in
+// deletion for good).
+func TestOrphanDeleteCompletes(t *testing.T) {
+	class(t, "orphan", nil)
+	c := creator(t, "orphan-user")
+	ws := workspace("orphan-ws", "orphan-user")
+	ws.Spec.Class = "orphan"
+	if err := c.Create(context.Background(), ws); err != nil {
+		t.Fatal(err)
+	}
+	defer deleteWorkspace(t, ws.Name)
+	if err := c.Delete(context.Background(), ws, client.PropagationPolicy(metav1.DeletePropagationOrphan)); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, ws)
+}
