@@ -94,10 +94,20 @@ type fluxTenancy struct {
 	SubmittedBy string     `json:"submittedBy"`
 }
 
-// fluxStateOf maps Tenancy's state to Flux's state and result. A
-// cancelled job whose pods are still stopping is in CLEANUP, as Flux's is
-// while its job shells exit.
+// fluxStateOf maps Tenancy's state to Flux's state and result. A job
+// whose end is decided but whose pods are still stopping (cancelled, or
+// past its time limit) is in CLEANUP, as Flux's is while its job shells
+// exit.
 func fluxStateOf(job *batchv1.Job, st jobs.Status) (state, result string) {
+	if st.State == jobs.Running || st.State == jobs.Queued {
+		// The Job controller has decided the job's end (its time limit
+		// passed, say) and its pods are stopping.
+		for _, c := range job.Status.Conditions {
+			if (c.Type == batchv1.JobFailureTarget || c.Type == batchv1.JobSuccessCriteriaMet) && c.Status == corev1.ConditionTrue {
+				return fluxCleanup, ""
+			}
+		}
+	}
 	switch st.State {
 	case jobs.Running:
 		return fluxRun, ""

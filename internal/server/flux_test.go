@@ -263,6 +263,12 @@ func TestFluxInfo(t *testing.T) {
 				v.TRun, v.TInactive, v.Runtime = seconds(start), seconds(end), 3
 			}),
 		},
+		"past its time limit, stopping: cleanup": {
+			c: newFluxCase(sub).pod("node-a", running(start), corev1.PodRunning).cond(batchv1.JobFailureTarget, batchv1.JobReasonDeadlineExceeded, end),
+			want: with(active, func(v *fluxView) {
+				v.State, v.TRun, v.Runtime = "CLEANUP", seconds(start), 8
+			}),
+		},
 		"cancelled while it runs: cleanup": {
 			c: newFluxCase(sub).cancelled().pod("node-a", running(start), corev1.PodRunning),
 			want: with(active, func(v *fluxView) {
