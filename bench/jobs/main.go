@@ -70,7 +70,8 @@ type options struct {
 	n, users, readers int
 	listFor           time.Duration
 	command           []string
-	flux, keep        bool
+	doors             []string
+	keep              bool
 	cpuNodes          int
 }
 
@@ -83,13 +84,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.readers, "readers", 200, "concurrent readers listing jobs (reader i lists user i%users's workspace)")
 	fs.DurationVar(&o.listFor, "list-duration", 10*time.Second, "how long the readers list, per door")
 	command := fs.String("command", "true", "each job's command (split on spaces)")
-	fs.BoolVar(&o.flux, "flux", true, "also measure the Flux protocol (/v1)")
+	doors := fs.String("doors", "direct,rest,flux", "the doors measured, in order: direct (client-go create), rest (/api/v1), flux (/v1)")
 	fs.IntVar(&o.cpuNodes, "cpu-nodes", 2, "CPU process nodes")
 	fs.BoolVar(&o.keep, "keep", false, "keep the control plane's directory")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	o.command = strings.Fields(*command)
+	o.doors = strings.Split(*doors, ",")
+	for _, d := range o.doors {
+		if doorNames[d] == "" {
+			return fmt.Errorf("-doors: %q is not direct, rest or flux", d)
+		}
+	}
 	if o.n < o.users || o.users < 1 || o.readers < 1 || len(o.command) == 0 {
 		return errors.New("need -users >= 1, -n >= -users, -readers >= 1 and a -command")
 	}
@@ -140,11 +147,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer stopController()
 
-	doors := []string{"direct", "rest"}
-	if o.flux {
-		doors = append(doors, "flux")
-	}
-	logf("creating %d users and %d workspaces each (one per door)", o.users, len(doors))
+	logf("creating %d users and %d workspaces each (one per door)", o.users, len(o.doors))
 	pw := make([]string, o.users)
 	if err := parallel(o.users, 8, func(i int) error {
 		name := userName(i)
@@ -157,7 +160,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err := passwords.Set(ctx, admin, name, pw[i]); err != nil {
 			return err
 		}
-		for _, d := range doors {
+		for _, d := range o.doors {
 			ws := &tenancyv1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: wsName(d, i)},
 				Spec: tenancyv1.WorkspaceSpec{Owner: &tenancyv1.Subject{Kind: tenancyv1.UserKind, Name: name}}}
 			if err := admin.Create(ctx, ws); err != nil {
@@ -168,7 +171,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}); err != nil {
 		return err
 	}
-	if err := waitWorkspaces(ctx, admin, o.users*len(doors)); err != nil {
+	if err := waitWorkspaces(ctx, admin, o.users*len(o.doors)); err != nil {
 		return err
 	}
 
@@ -202,7 +205,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	var results []result
-	for _, d := range doors {
+	for _, d := range o.doors {
 		r, err := b.door(ctx, d)
 		if err != nil {
 			return fmt.Errorf("%s: %w", d, err)
