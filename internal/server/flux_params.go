@@ -340,22 +340,21 @@ func shellSplit(s string) ([]string, error) {
 	var cur strings.Builder
 	inWord := false
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+		switch c := s[i]; c {
+		case ' ', '\t', '\n', '\r':
 			if inWord {
 				words = append(words, cur.String())
 				cur.Reset()
 				inWord = false
 			}
-		case c == '\\':
+		case '\\':
 			inWord = true
 			if i+1 >= len(s) {
 				return nil, errors.New("it ends with a lone backslash")
 			}
 			i++
 			cur.WriteByte(s[i])
-		case c == '\'':
+		case '\'':
 			inWord = true
 			j := strings.IndexByte(s[i+1:], '\'')
 			if j < 0 {
@@ -363,7 +362,7 @@ func shellSplit(s string) ([]string, error) {
 			}
 			cur.WriteString(s[i+1 : i+1+j])
 			i += j + 1
-		case c == '"':
+		case '"':
 			inWord = true
 			closed := false
 			for i++; i < len(s); i++ {
