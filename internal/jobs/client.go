@@ -73,11 +73,11 @@ type Summary struct {
 	Started  *time.Time `json:"started,omitempty"`
 	Finished *time.Time `json:"finished,omitempty"`
 	// Command run by each task (a script shows as sh -c SCRIPT), its
-	// image, each task's resources and the time limit (0: none).
-	Command   []string      `json:"command"`
-	Image     string        `json:"image"`
-	Resources Resources     `json:"resources"`
-	TimeLimit time.Duration `json:"timeLimit,omitempty"`
+	// image, each task's resources and the time limit in seconds (0: none).
+	Command          []string  `json:"command"`
+	Image            string    `json:"image"`
+	Resources        Resources `json:"resources"`
+	TimeLimitSeconds int64     `json:"timeLimitSeconds,omitempty"`
 	// Tasks succeeded, failed and active, from the Job's status.
 	SucceededTasks int32 `json:"succeededTasks"`
 	FailedTasks    int32 `json:"failedTasks"`
@@ -534,7 +534,7 @@ func summaryOf(job *batchv1.Job, st Status) Summary {
 		}
 	}
 	if job.Spec.ActiveDeadlineSeconds != nil && job.Annotations[AnnotationCancelled] != "true" {
-		s.TimeLimit = time.Duration(*job.Spec.ActiveDeadlineSeconds) * time.Second
+		s.TimeLimitSeconds = *job.Spec.ActiveDeadlineSeconds
 	}
 	if cs := job.Spec.Template.Spec.Containers; len(cs) > 0 {
 		s.Image = cs[0].Image
