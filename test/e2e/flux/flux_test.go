@@ -555,6 +555,37 @@ func TestFluxProtocol(t *testing.T) {
 		alex.do("POST", "jobs/"+runningID+"/cancel", nil, nil, nil).want(t, 200)
 	})
 
+	t.Run("a view contributor may list and read, not submit or cancel: RBAC decides", func(t *testing.T) {
+		alex.t, tom.t = t, t
+		workspace(t, testutil.Workspace("flux-shared").Owner("alex").Contributor(testutil.User("tom"), tenancyv1.RoleView).Obj())
+		alexThere := &fluxClient{t: t, host: host, token: alex.token, extra: url.Values{"workspace": {"flux-shared"}}}
+		tomThere := &fluxClient{t: t, host: host, token: tom.token, extra: url.Values{"workspace": {"flux-shared"}}}
+		id := alexThere.submitted("sh -c 'echo shared; sleep 300'", nil)
+		alexThere.until(id, func(in info) bool { return in.State == "RUN" })
+		var list struct{ Jobs []info }
+		tomThere.do("GET", "jobs", nil, nil, nil).want(t, 200).json(t, &list)
+		if len(list.Jobs) != 1 || list.Jobs[0].ID != id {
+			t.Errorf("tom lists %+v in flux-shared", list.Jobs)
+		}
+		tomThere.info(id)
+		testenv.Eventually(t, wait, "tom reads the output", func(context.Context) error {
+			if lines, msg := tomThere.output(id); !slices.Equal(lines, []string{"shared\n"}) {
+				return fmt.Errorf("%q %s", lines, msg)
+			}
+			return nil
+		})
+		tomThere.submit("true", nil).want(t, 403)
+		tomThere.do("POST", "jobs/"+id+"/cancel", nil, nil, nil).want(t, 403)
+		if in, _ := alexThere.info(id); in.State != "RUN" {
+			t.Errorf("the job is %s after tom's cancel", in.State)
+		}
+		// Alex owns two workspaces now: she must say which.
+		if d := alex.do("GET", "jobs", nil, nil, nil).want(t, 409).detail(t); !strings.Contains(d, "flux-alex, flux-shared") {
+			t.Errorf("%s", d)
+		}
+		alexThere.do("POST", "jobs/"+id+"/cancel", nil, nil, nil).want(t, 200)
+	})
+
 	t.Run("the workspace of someone who owns none: the User's annotation", func(t *testing.T) {
 		bob := &fluxClient{t: t, host: host, token: login(t, host, "bob", bobPW)}
 		if d := bob.do("GET", "jobs", nil, nil, nil).want(t, 404).detail(t); !strings.Contains(d, "you own no workspace") || !strings.Contains(d, server.AnnotationFluxWorkspace) {
