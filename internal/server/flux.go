@@ -321,10 +321,10 @@ func (s *server) poolNodes(ctx context.Context, t fluxTarget) ([]string, error) 
 		if err != nil {
 			return nil, err
 		}
-		ws = &tenancyv1.Workspace{}
 		if !may[0] {
 			return nil, errorf(CodeForbidden, "you may not run jobs in workspace %q", t.ns)
 		}
+		ws = &tenancyv1.Workspace{}
 		if err := s.Cache.Get(ctx, client.ObjectKey{Name: t.ns}, ws); err != nil {
 			if apierrors.IsNotFound(err) {
 				return nil, errorf(CodeNotFound, "workspace %q not found", t.ns)
@@ -610,7 +610,7 @@ func (s *server) fluxSubmit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	nodes := jobs.MaxTasks // no bound when the pool cannot be read
+	nodes := 0 // the pool's size, read only to check a num_nodes
 	if params.Get("num_nodes") != "" {
 		pool, err := s.poolNodes(r.Context(), t)
 		if err != nil {
