@@ -323,7 +323,12 @@ func TestFluxProtocol(t *testing.T) {
 			t.Fatalf("create token: %d %v", resp.StatusCode, err)
 		}
 		_ = resp.Body.Close()
-		(&fluxClient{t: t, host: host, token: api.Token}).do("GET", "jobs", nil, nil, nil).want(t, 200)
+		withAPIToken := &fluxClient{t: t, host: host, token: api.Token}
+		withAPIToken.do("GET", "jobs", nil, nil, nil).want(t, 200)
+		// Flux's superuser shutdown is nobody's to call here.
+		if d := withAPIToken.do("POST", "service/stop", nil, nil, nil).want(t, 403).detail(t); !strings.Contains(d, "not offered") {
+			t.Errorf("service/stop: %s", d)
+		}
 	})
 
 	alex := &fluxClient{t: t, host: host, token: login(t, host, "alex", alexPW)}
