@@ -333,6 +333,11 @@ func StateOf(job *batchv1.Job, pods []corev1.Pod) Status {
 		if by := job.Annotations[AnnotationCancelledBy]; by != "" {
 			st.Reason = "cancelled by " + by
 		}
+		for i, t := range st.Tasks {
+			if t.State == Queued || t.State == Running {
+				st.Tasks[i].State = Cancelled
+			}
+		}
 	case cond(batchv1.JobComplete) != nil:
 		st.State = Succeeded
 	case cond(batchv1.JobFailed) != nil:
@@ -374,7 +379,7 @@ func queuedReason(job *batchv1.Job, pods []corev1.Pod) string {
 		}
 	}
 	if len(pods) == 0 && job.Status.Active == 0 {
-		return "waiting for its pods to be created (the quota may be used up)"
+		return "waiting for its pods to be created"
 	}
 	return "starting"
 }
