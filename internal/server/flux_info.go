@@ -98,7 +98,7 @@ type fluxTenancy struct {
 // whose end is decided but whose pods are still stopping (cancelled, or
 // past its time limit) is in CLEANUP, as Flux's is while its job shells
 // exit.
-func fluxStateOf(job *batchv1.Job, st jobs.Status) (state, result string) {
+func fluxStateOf(job *batchv1.Job, pods []corev1.Pod, st jobs.Status) (state, result string) {
 	if st.State == jobs.Running || st.State == jobs.Queued {
 		// The Job controller has decided the job's end (its time limit
 		// passed, say) and its pods are stopping.
@@ -119,7 +119,9 @@ func fluxStateOf(job *batchv1.Job, st jobs.Status) (state, result string) {
 		}
 		return fluxInactive, fluxFailed
 	case jobs.Cancelled:
-		if slices.ContainsFunc(st.Tasks, func(t jobs.TaskState) bool { return t.State == jobs.Running }) {
+		if slices.ContainsFunc(pods, func(p corev1.Pod) bool {
+			return p.Status.Phase == corev1.PodRunning || p.Status.Phase == corev1.PodPending
+		}) {
 			return fluxCleanup, ""
 		}
 		return fluxInactive, fluxCanceled
@@ -151,7 +153,7 @@ func timedOut(job *batchv1.Job) bool {
 
 // fluxInfo is the Flux view of a Job, its pods and its status, at now.
 func fluxInfo(job *batchv1.Job, pods []corev1.Pod, st jobs.Status, now time.Time) fluxJobInfo {
-	state, result := fluxStateOf(job, st)
+	state, result := fluxStateOf(job, pods, st)
 	info := fluxJobInfo{
 		ID: job.Name, UserID: job.Annotations[jobs.AnnotationSubmittedBy],
 		Urgency: fluxUrgency, Priority: fluxUrgency,

@@ -235,7 +235,7 @@ func TestFluxInfo(t *testing.T) {
 		"queued": {
 			c: newFluxCase(sub),
 			want: fluxView{State: "SCHED", Returncode: "", Waitstatus: "", TRun: "", TInactive: "", Ntasks: 1, Ncores: 2, Name: "python3",
-				Pending: "waiting for its pods to be created (the quota may be used up)"},
+				Pending: "waiting for its pods to be created"},
 		},
 		"running": {
 			c:    newFluxCase(sub).pod("node-a", running(start), corev1.PodRunning),
