@@ -28,6 +28,7 @@
 //	c.Logs(ctx, ns, name string, o LogOptions{Task, Follow, Tail, Prefix}, w io.Writer) error
 //	c.Quota(ctx, ns string) (hard, used corev1.ResourceList, err error)
 //	jobs.WorkspaceDefaults(ctx, r client.Reader, ns string) (Defaults, error)
+//	jobs.Submitter(ctx, cs kubernetes.Interface) (string, error)    // who the caller is (CLI)
 //
 // Errors: *FieldError (bad input: 400), *NeverFitsError (can never fit the
 // quota: names the resource and figures), *NotFoundError (no such

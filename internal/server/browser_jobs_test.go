@@ -24,6 +24,26 @@ func nodes(ctx context.Context, t *testing.T, sel string) int {
 	return len(n)
 }
 
+// liveText reads sel's text on a page whose [data-live] parts are
+// replaced every few seconds: a read that raced a replacement is tried
+// again.
+func liveText(ctx context.Context, t *testing.T, sel string) string {
+	t.Helper()
+	var last error
+	for range 20 {
+		tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		s, err := chromedp.Run(tctx, chromedp.Text(CSS(sel)))
+		cancel()
+		if err == nil {
+			return s
+		}
+		last = err
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("read %s: %v", sel, last)
+	return ""
+}
+
 // setField types value into the form field name, as a person would (the
 // page's input handlers run).
 func setField(ctx context.Context, t *testing.T, name, value string) {
@@ -54,10 +74,10 @@ func TestBrowserJobs(t *testing.T) {
 	run(alex, t, chromedp.Click(CSS(`#new-job`)), chromedp.WaitVisible(CSS(`#job-form`)))
 	eventually(t, 30*time.Second, "the quota left counts the pod", func() (bool, string) {
 		run(alex, t, chromedp.Reload(), chromedp.WaitVisible(CSS(`#quota-left`)))
-		gpu := text(alex, t, `[data-quota="gpu"]`)
+		gpu := liveText(alex, t, `[data-quota="gpu"]`)
 		return strings.Contains(gpu, "1") && strings.Contains(gpu, "2"), gpu
 	})
-	if cpu := text(alex, t, `[data-quota="cpu"]`); !strings.Contains(cpu, "14") || !strings.Contains(cpu, "16") {
+	if cpu := liveText(alex, t, `[data-quota="cpu"]`); !strings.Contains(cpu, "14") || !strings.Contains(cpu, "16") {
 		t.Errorf("CPU left: %q", cpu)
 	}
 
@@ -66,7 +86,7 @@ func TestBrowserJobs(t *testing.T) {
 	setField(alex, t, "tasks", "3")
 	setField(alex, t, "gpu", "1")
 	run(alex, t, chromedp.WaitVisible(CSS(`#fit-warning`)))
-	if w := text(alex, t, "#fit-warning"); !strings.Contains(w, "3 task(s) × 1 GPUs is more than the workspace's quota of 2 GPUs") {
+	if w := liveText(alex, t, "#fit-warning"); !strings.Contains(w, "3 task(s) × 1 GPUs is more than the workspace's quota of 2 GPUs") {
 		t.Errorf("warning %q", w)
 	}
 	if nodes(alex, t, `#submit-job[disabled]`) != 1 {
@@ -76,7 +96,7 @@ func TestBrowserJobs(t *testing.T) {
 	// Past the browser's check, the server refuses it too, keeping the form.
 	eval(alex, t, `document.getElementById("submit-job").disabled = false; document.getElementById("job-form").submit(); true`)
 	run(alex, t, chromedp.WaitVisible(CSS(`#error`)))
-	if e := text(alex, t, "#error"); !strings.Contains(e, "requests.nvidia.com/gpu: 3 task(s) × 1 = 3 is more than the workspace's quota of 2") {
+	if e := liveText(alex, t, "#error"); !strings.Contains(e, "requests.nvidia.com/gpu: 3 task(s) × 1 = 3 is more than the workspace's quota of 2") {
 		t.Errorf("server refusal %q", e)
 	}
 	if v, _ := chromedp.Run(alex, chromedp.Value(CSS(`input[name="tasks"]`))); v != "3" {
@@ -93,7 +113,7 @@ func TestBrowserJobs(t *testing.T) {
 	if loc := location(alex, t); !strings.Contains(loc, "/workspaces/bj-alex/jobs/bj-train") {
 		t.Fatalf("after submit: %s", loc)
 	}
-	if st := text(alex, t, "#job-state"); st != "Queued" {
+	if st := liveText(alex, t, "#job-state"); st != "Queued" {
 		t.Errorf("state %q", st)
 	}
 	if n := nodes(alex, t, `#tasks [data-task]`); n != 2 {
@@ -108,7 +128,7 @@ func TestBrowserJobs(t *testing.T) {
 	tok := s.login(t, "bj-alex", alexPW)
 	s.call(t, "POST", "/api/v1/workspaces/bj-alex/jobs", tok, map[string]any{"name": "bj-later", "command": []string{"sleep", "1"}}).want(t, 201)
 	eventually(t, 15*time.Second, "the new job shows up by itself", func() (bool, string) {
-		return nodes(alex, t, `[data-job="bj-later"]`) == 1, text(alex, t, "#jobs-table")
+		return nodes(alex, t, `[data-job="bj-later"]`) == 1, liveText(alex, t, "#jobs-table")
 	})
 	run(alex, t, chromedp.Click(CSS(`#filter-mine`)), chromedp.WaitVisible(CSS(`[data-job="bj-train"]`)))
 	setField(alex, t, "state", "Running")
@@ -131,7 +151,7 @@ func TestBrowserJobs(t *testing.T) {
 	// Posting the form anyway is refused by RBAC.
 	eval(tom, t, `const f = document.createElement("form"); f.method = "post"; f.action = location.pathname + "/cancel"; document.body.append(f); f.submit(); true`)
 	run(tom, t, chromedp.WaitVisible(CSS(`#error`)))
-	if e := text(tom, t, "#error"); !strings.Contains(e, "forbidden") && !strings.Contains(e, "cannot patch") {
+	if e := liveText(tom, t, "#error"); !strings.Contains(e, "forbidden") && !strings.Contains(e, "cannot patch") {
 		t.Errorf("tom's cancel: %q", e)
 	}
 
@@ -139,10 +159,10 @@ func TestBrowserJobs(t *testing.T) {
 	run(alex, t, chromedp.Navigate(s.URL+"/workspaces/bj-alex/jobs/bj-train"), chromedp.WaitVisible(CSS(`#cancel-job`)))
 	eval(alex, t, `window.confirm = () => true; true`)
 	run(alex, t, chromedp.Click(CSS(`#cancel-job`)), chromedp.WaitVisible(CSS(`.notice`)))
-	if st := text(alex, t, "#job-state"); st != "Cancelled" {
+	if st := liveText(alex, t, "#job-state"); st != "Cancelled" {
 		t.Errorf("after cancel: %q", st)
 	}
-	if r := text(alex, t, "#job-reason"); r != "cancelled by bj-alex" {
+	if r := liveText(alex, t, "#job-reason"); r != "cancelled by bj-alex" {
 		t.Errorf("reason %q", r)
 	}
 	if nodes(alex, t, "#cancel-job") != 0 {
@@ -153,7 +173,7 @@ func TestBrowserJobs(t *testing.T) {
 	eve := browser(t)
 	signIn(eve, t, s.URL, "bj-eve", addUser(t, "bj-eve"))
 	run(eve, t, chromedp.Navigate(s.URL+"/workspaces/bj-alex/jobs/bj-train"), chromedp.WaitVisible(CSS(`main`)))
-	if body := text(eve, t, "main"); strings.Contains(body, "bj-train") && strings.Contains(body, "Queued") || !strings.Contains(body, "forbidden") && !strings.Contains(body, "not found") {
+	if body := liveText(eve, t, "main"); strings.Contains(body, "bj-train") && strings.Contains(body, "Queued") || !strings.Contains(body, "forbidden") && !strings.Contains(body, "not found") {
 		t.Errorf("eve's view of alex's job:\n%s", body)
 	}
 }

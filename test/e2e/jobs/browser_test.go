@@ -57,15 +57,23 @@ func run(ctx context.Context, t *testing.T, steps ...chromedp.Action[chromedp.Vo
 	}
 }
 
+// text reads sel's text; a read that raced the page replacing its live
+// parts is tried again.
 func text(ctx context.Context, t *testing.T, sel string) string {
 	t.Helper()
-	tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	s, err := chromedp.Run(tctx, chromedp.Text(CSS(sel)))
-	if err != nil {
-		t.Fatalf("read %s: %v", sel, err)
+	var last error
+	for range 20 {
+		tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		s, err := chromedp.Run(tctx, chromedp.Text(CSS(sel)))
+		cancel()
+		if err == nil {
+			return s
+		}
+		last = err
+		time.Sleep(100 * time.Millisecond)
 	}
-	return s
+	t.Fatalf("read %s: %v", sel, last)
+	return ""
 }
 
 func screenshot(ctx context.Context, t *testing.T, name string) {
