@@ -102,6 +102,9 @@ func (s *server) routes() http.Handler {
 		return errorf(CodeNotFound, "no such API endpoint: %s %s (GET /api/v1/openapi.json lists them)", r.Method, r.URL.Path)
 	}))
 
+	// The Flux RESTful API protocol (flux.go).
+	s.fluxHandle(mux)
+
 	// Sign-in.
 	mux.Handle("GET /login", s.public(s.pageLogin))
 	mux.Handle("POST /login", s.public(s.formLogin))

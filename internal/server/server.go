@@ -180,7 +180,9 @@ func Setup(ctx context.Context, cfg *rest.Config, o Options, log logr.Logger) (*
 	if err := c.IndexField(ctx, &tenancyv1.Workspace{}, memberIndex, memberKeys); err != nil {
 		return nil, err
 	}
-	for _, obj := range []client.Object{&tenancyv1.User{}, &tenancyv1.Workspace{}, &corev1.Secret{}} {
+	// Nodes: the Flux protocol's GET /v1/nodes (a workspace's pool), which
+	// users may not list themselves.
+	for _, obj := range []client.Object{&tenancyv1.User{}, &tenancyv1.Workspace{}, &corev1.Secret{}, &corev1.Node{}} {
 		if _, err := c.GetInformer(ctx, obj, cache.BlockUntilSynced(false)); err != nil {
 			return nil, fmt.Errorf("watch %T: %w", obj, err)
 		}
