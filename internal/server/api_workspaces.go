@@ -257,10 +257,8 @@ func (s *server) createWorkspace(ctx context.Context, req createWorkspaceRequest
 		// default one, as the CLI does, when the caller names none.
 		classes := &tenancyv1.WorkspaceClassList{}
 		if err := s.AsUser.List(ctx, classes); err == nil {
-			for _, c := range classes.Items {
-				if c.Annotations[tenancyv1.AnnotationIsDefaultClass] == "true" {
-					req.Class = c.Name
-				}
+			if d := tenancyv1.DefaultClass(classes.Items); d != nil {
+				req.Class = d.Name
 			}
 		}
 	}

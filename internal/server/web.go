@@ -144,7 +144,7 @@ func (s *server) classes(r *http.Request) ([]classOption, error) {
 		if err != nil {
 			return nil, err
 		}
-		def := c.Annotations[tenancyv1.AnnotationIsDefaultClass] == "true"
+		def := c.IsDefault()
 		if !may[0] {
 			continue
 		}

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -257,26 +256,9 @@ func (r *Reconciler) class(ctx context.Context, ws *tenancyv1.Workspace) (*tenan
 	return DefaultClass(list.Items), nil
 }
 
-// DefaultClass picks the class marked default; with several, the oldest
-// (then first by name), so the choice is stable.
+// DefaultClass picks the class marked default (tenancyv1.DefaultClass).
 func DefaultClass(classes []tenancyv1.WorkspaceClass) *tenancyv1.WorkspaceClass {
-	var defaults []tenancyv1.WorkspaceClass
-	for _, c := range classes {
-		if c.Annotations[tenancyv1.AnnotationIsDefaultClass] == "true" {
-			defaults = append(defaults, c)
-		}
-	}
-	if len(defaults) == 0 {
-		return nil
-	}
-	sort.Slice(defaults, func(i, j int) bool {
-		a, b := defaults[i], defaults[j]
-		if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
-			return a.CreationTimestamp.Before(&b.CreationTimestamp)
-		}
-		return a.Name < b.Name
-	})
-	return &defaults[0]
+	return tenancyv1.DefaultClass(classes)
 }
 
 // workspacesOfClass maps a WorkspaceClass event to the workspaces it may
@@ -290,7 +272,7 @@ func (r *Reconciler) workspacesOfClass(ctx context.Context, obj client.Object) [
 // workspacesOfUser maps a User event to the workspaces naming that user.
 func (r *Reconciler) workspacesOfUser(ctx context.Context, obj client.Object) []reconcile.Request {
 	return r.workspacesWhere(ctx, "user", obj.GetName(), func(ws *tenancyv1.Workspace) bool {
-		return namesUser(ws, obj.GetName())
+		return ws.NamesUser(obj.GetName())
 	})
 }
 
@@ -311,18 +293,6 @@ func (r *Reconciler) workspacesWhere(ctx context.Context, kind, name string, mat
 	return out
 }
 
-// namesUser says whether the workspace binds User name.
-func namesUser(ws *tenancyv1.Workspace, name string) bool {
-	if o := ws.Spec.Owner; o != nil && o.Kind == tenancyv1.UserKind && o.Name == name {
-		return true
-	}
-	for _, c := range ws.Spec.Contributors {
-		if c.Kind == tenancyv1.UserKind && c.Name == name {
-			return true
-		}
-	}
-	return false
-}
 
 // userSet holds the User objects a workspace names, fetched once per
 // reconcile, so that resolving subjects cannot fail half-way: a lookup
