@@ -3,6 +3,8 @@ package v1alpha1
 import (
 	"slices"
 	"strings"
+
+	rbacv1 "k8s.io/api/rbac/v1"
 )
 
 // Is says whether s and o are the same subject, as RBAC compares them:
@@ -82,4 +84,18 @@ func DefaultClass(classes []WorkspaceClass) *WorkspaceClass {
 		}
 	}
 	return best
+}
+
+// ResolveUser is the RBAC subjects the User subject s stands for, given
+// its User object: nobody while it is disabled, else the user and the
+// ServiceAccount of its token credentials.
+func ResolveUser(s Subject, u *User) []rbacv1.Subject {
+	if u.Spec.Disabled {
+		return nil
+	}
+	out := []rbacv1.Subject{s.RBAC()}
+	if sa := u.Status.ServiceAccount; sa != nil {
+		out = append(out, rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: sa.Namespace, Name: sa.Name})
+	}
+	return out
 }

@@ -293,7 +293,6 @@ func (r *Reconciler) workspacesWhere(ctx context.Context, kind, name string, mat
 	return out
 }
 
-
 // userSet holds the User objects a workspace names, fetched once per
 // reconcile, so that resolving subjects cannot fail half-way: a lookup
 // error other than NotFound fails the reconcile instead of binding the
@@ -341,17 +340,9 @@ func (us userSet) resolve(s tenancyv1.Subject) []rbacv1.Subject {
 	return ResolveUser(s, us[s.Name])
 }
 
-// ResolveUser is the RBAC subjects a User subject stands for, given its
-// User object.
+// ResolveUser is tenancyv1.ResolveUser.
 func ResolveUser(s tenancyv1.Subject, u *tenancyv1.User) []rbacv1.Subject {
-	if u.Spec.Disabled {
-		return nil
-	}
-	out := []rbacv1.Subject{s.RBAC()}
-	if sa := u.Status.ServiceAccount; sa != nil {
-		out = append(out, rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: sa.Namespace, Name: sa.Name})
-	}
-	return out
+	return tenancyv1.ResolveUser(s, u)
 }
 
 // waiting says why a workspace's namespace cannot be used yet.

@@ -1,9 +1,9 @@
-package cli
+package user
 
 import (
 	"context"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -11,97 +11,66 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/duration"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/cli-runtime/pkg/printers"
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
-	"github.com/tenancy-dev/tenancy/internal/controller"
+	"github.com/tenancy-dev/tenancy/internal/cli/cmdutil"
 )
 
-// UserListOptions are the flags of `tenancy user list`.
-type UserListOptions struct {
+// ListOptions are the flags of `tenancy user list`.
+type ListOptions struct {
 	streams genericiooptions.IOStreams
-	kube    *genericclioptions.ConfigFlags
-	print   *genericclioptions.PrintFlags
+	admin   *userAdmin
+	print   *cmdutil.PrintFlags
 	now     func() time.Time
-
-	printer printers.ResourcePrinter // nil: the table
-	wide    bool
 }
 
-func newUserListCommand(streams genericiooptions.IOStreams) *cobra.Command {
-	o := &UserListOptions{
-		streams: streams,
-		print:   genericclioptions.NewPrintFlags("").WithTypeSetter(controller.Scheme()),
-		now:     time.Now,
-	}
+func newListCommand(f *cmdutil.Factory) *cobra.Command {
+	o := &ListOptions{print: cmdutil.NewPrintFlags("", true)}
 	cmd := &cobra.Command{
 		Use:     "list",
 		Aliases: []string{"ls"},
 		Short:   "List users with their groups, workspaces and latest credential",
-		Example: userExamples(`  tenancy user list
+		Example: `  tenancy user list
   tenancy user list -o wide
-  tenancy user list -o yaml`),
+  tenancy user list -o yaml`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Complete(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: cmdutil.RunE(f, o),
 	}
-	o.kube = userKubeFlags(cmd)
 	o.print.AddFlags(cmd)
-	cmd.Flags().Lookup("output").Usage = "output format: wide, yaml, json, name, jsonpath=…, go-template=…; a table when empty"
 	return cmd
 }
 
-// Complete picks the printer from -o.
-func (o *UserListOptions) Complete() error {
-	switch f := *o.print.OutputFormat; f {
-	case "":
-		return nil
-	case "wide":
-		o.wide = true
-		return nil
-	default:
-		p, err := o.print.ToPrinter()
-		if err != nil {
-			return fmt.Errorf("-o %q is not an output format: use wide, %s", f, strings.Join(o.print.AllowedFormats(), ", "))
-		}
-		o.printer = p
-		return nil
-	}
+// Complete takes the admin's clients.
+func (o *ListOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
+	o.streams, o.now = f.Streams, f.Now
+	var err error
+	o.admin, err = userConnect(f)
+	return err
 }
 
+// Validate checks -o.
+func (o *ListOptions) Validate() error { return o.print.Validate() }
+
 // Run lists the users.
-func (o *UserListOptions) Run(ctx context.Context) error {
-	a, err := userConnect(o.kube)
-	if err != nil {
-		return err
-	}
+func (o *ListOptions) Run(ctx context.Context) error {
+	a := o.admin
 	users := &tenancyv1.UserList{}
 	if err := a.c.List(ctx, users); err != nil {
-		return fmt.Errorf("list Users: %w", userAPIError(err))
+		return fmt.Errorf("list Users: %w", err)
 	}
-	sort.Slice(users.Items, func(i, j int) bool { return users.Items[i].Name < users.Items[j].Name })
-	if o.printer != nil {
-		for i := range users.Items {
-			users.Items[i].APIVersion, users.Items[i].Kind = tenancyv1.GroupVersion.String(), "User"
-		}
-		return o.printer.PrintObj(users, o.streams.Out)
-	}
-	if len(users.Items) == 0 {
+	slices.SortFunc(users.Items, func(a, b tenancyv1.User) int { return strings.Compare(a.Name, b.Name) })
+	if t, _ := o.print.Table(); t && len(users.Items) == 0 {
 		fmt.Fprintln(o.streams.ErrOut, "No users found")
 		return nil
 	}
-	workspaces := &tenancyv1.WorkspaceList{}
-	if err := a.c.List(ctx, workspaces); err != nil {
-		return fmt.Errorf("list Workspaces: %w", err)
-	}
-	table := userTable(users.Items, workspaces.Items, o.now())
-	return printers.NewTablePrinter(printers.PrintOptions{Wide: o.wide}).PrintObj(table, o.streams.Out)
+	return o.print.Print(o.streams.Out, users, func() (*metav1.Table, error) {
+		workspaces := &tenancyv1.WorkspaceList{}
+		if err := a.c.List(ctx, workspaces); err != nil {
+			return nil, fmt.Errorf("list Workspaces: %w", err)
+		}
+		return userTable(users.Items, workspaces.Items, o.now()), nil
+	})
 }
 
 // userTable is the table of users; columns of priority 1 show with -o wide.
@@ -121,11 +90,11 @@ func userTable(users []tenancyv1.User, workspaces []tenancyv1.Workspace, now tim
 		u := &users[i]
 		var shared []string
 		for j := range workspaces {
-			if role, ok := userContributorRole(&workspaces[j], u.Name); ok && !userIsOwner(&workspaces[j], u.Name) {
+			if role, ok := contributorRole(&workspaces[j], u.Name); ok && !workspaces[j].IsOwnedByUser(u.Name) {
 				shared = append(shared, workspaces[j].Name+"("+string(role)+")")
 			}
 		}
-		sort.Strings(shared)
+		slices.Sort(shared)
 		kind, expires := "<none>", "<none>"
 		if n := len(u.Status.Credentials); n > 0 {
 			c := u.Status.Credentials[n-1]

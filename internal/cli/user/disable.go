@@ -1,4 +1,4 @@
-package cli
+package user
 
 import (
 	"context"
@@ -7,28 +7,30 @@ import (
 
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
+	"github.com/tenancy-dev/tenancy/internal/cli/cmdutil"
+	"github.com/tenancy-dev/tenancy/internal/cli/grant"
 )
 
-// UserDisableOptions are the flags of `tenancy user disable` and `enable`.
-type UserDisableOptions struct {
+// DisableOptions are the flags of `tenancy user disable` and `enable`.
+type DisableOptions struct {
 	streams genericiooptions.IOStreams
-	kube    *genericclioptions.ConfigFlags
+	admin   *userAdmin
 
 	Name    string
 	Disable bool
-	Wait    time.Duration
+	Wait    bool
+	Timeout time.Duration
 
-	root string
+	self string
 }
 
-func newUserDisableCommand(streams genericiooptions.IOStreams, disable bool) *cobra.Command {
-	o := &UserDisableOptions{streams: streams, Disable: disable}
+func newDisableCommand(f *cmdutil.Factory, disable bool) *cobra.Command {
+	o := &DisableOptions{Disable: disable}
 	verb, short := "enable", "Give a disabled user their access back"
 	if disable {
 		verb, short = "disable", "Withdraw all of a user's access at once, keeping their workspaces and declarations"
@@ -42,45 +44,45 @@ A disabled user keeps their User, workspaces and credentials, but the
 controller removes every binding naming them — their workspaces' and their
 self-serve grant's — so each of their credentials is refused (403) until
 they are enabled again.`,
-		Args: userNameArg(verb),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Name, o.root = args[0], userRootName(cmd)
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		Args:              cmdutil.ExactName("user name", "alex"),
+		ValidArgsFunction: cmdutil.CompleteUsers(f),
+		RunE:              cmdutil.RunE(f, o),
 	}
-	o.kube = userKubeFlags(cmd)
-	cmd.Flags().DurationVar(&o.Wait, "wait", time.Minute, "how long to wait until the user's access has changed")
+	cmd.Flags().BoolVar(&o.Wait, "wait", true, "wait until the user's access has changed; --wait=false returns at once")
+	cmd.Flags().DurationVar(&o.Timeout, "timeout", time.Minute, "how long --wait waits")
 	return cmd
 }
 
+// Complete takes the name and the admin's clients.
+func (o *DisableOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, args []string) error {
+	o.streams, o.self, o.Name = f.Streams, f.Self, args[0]
+	var err error
+	o.admin, err = userConnect(f)
+	return err
+}
+
 // Validate checks the flags.
-func (o *UserDisableOptions) Validate() error {
+func (o *DisableOptions) Validate() error {
 	if err := validateUserName(o.Name); err != nil {
 		return err
 	}
-	if o.Wait <= 0 {
-		return fmt.Errorf("--wait must be positive, got %s", o.Wait)
+	if o.Timeout <= 0 {
+		return fmt.Errorf("--timeout must be positive, got %s", o.Timeout)
 	}
 	return nil
 }
 
 // Run sets spec.disabled and waits until the user's access follows.
-func (o *UserDisableOptions) Run(ctx context.Context) error {
+func (o *DisableOptions) Run(ctx context.Context) error {
 	out := o.streams.Out
-	a, err := userConnect(o.kube)
-	if err != nil {
-		return err
-	}
+	a := o.admin
 	verb := "enabled"
 	if o.Disable {
 		verb = "disabled"
 	}
 	u := &tenancyv1.User{}
 	changed := false
-	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		if err := a.c.Get(ctx, client.ObjectKey{Name: o.Name}, u); err != nil {
 			return err
 		}
@@ -93,25 +95,28 @@ func (o *UserDisableOptions) Run(ctx context.Context) error {
 	})
 	switch {
 	case apierrors.IsNotFound(err):
-		return fmt.Errorf("user %q not found ('%s user list' lists users)", o.Name, o.root)
+		return fmt.Errorf("user %q not found ('%s user list' lists users)", o.Name, o.self)
 	case err != nil:
-		return fmt.Errorf("update User %s: %w", o.Name, userAPIError(err))
+		return fmt.Errorf("update User %s: %w", o.Name, err)
 	case !changed:
 		fmt.Fprintf(out, "User %s is already %s\n", o.Name, verb)
 		return nil
 	}
 	fmt.Fprintf(out, "User %s %s\n", o.Name, verb)
+	if !o.Wait {
+		return nil
+	}
 
 	// Groups are left out of the checks: bindings of the user's groups are
 	// not Tenancy's to withdraw.
-	_, _, granted, err := grantedClasses(ctx, a.c, tenancyv1.Subject{Kind: tenancyv1.UserKind, Name: o.Name})
+	_, _, granted, err := grant.GrantedClasses(ctx, a.c, tenancyv1.Subject{Kind: tenancyv1.UserKind, Name: o.Name})
 	if err != nil {
 		return fmt.Errorf("read the grants of User %s: %w", o.Name, err)
 	}
 	if granted {
 		for _, id := range userIdentities(u) {
 			id.groups = nil
-			if err := userWaitCreateWorkspaces(ctx, a.cs, id, !o.Disable, o.Wait); err != nil {
+			if err := userWaitCreateWorkspaces(ctx, a.cs, id, !o.Disable, o.Timeout); err != nil {
 				return err
 			}
 		}
@@ -132,7 +137,7 @@ func (o *UserDisableOptions) Run(ctx context.Context) error {
 	for _, id := range userIdentities(u) {
 		// Groups are left out: bindings of the user's groups are not Tenancy's to withdraw.
 		id.groups = nil
-		if err := userWaitAccess(ctx, a.cs, id, owned[0], !o.Disable, o.Wait); err != nil {
+		if err := userWaitAccess(ctx, a.cs, id, owned[0], !o.Disable, o.Timeout); err != nil {
 			return err
 		}
 	}

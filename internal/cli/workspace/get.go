@@ -1,4 +1,4 @@
-package cli
+package workspace
 
 import (
 	"context"
@@ -12,77 +12,72 @@ import (
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
+	"github.com/tenancy-dev/tenancy/internal/cli/cmdutil"
 )
 
-// WorkspaceGetOptions are the flags of `tenancy workspace get`.
-type WorkspaceGetOptions struct {
+// GetOptions are the flags of `tenancy workspace get`.
+type GetOptions struct {
 	streams genericiooptions.IOStreams
-	kube    *genericclioptions.ConfigFlags
-	print   *genericclioptions.PrintFlags
+	client  client.Client
+	print   *cmdutil.PrintFlags
 	now     func() time.Time
 
 	Name string
 }
 
-func newWorkspaceGetCommand(streams genericiooptions.IOStreams) *cobra.Command {
-	o := &WorkspaceGetOptions{streams: streams, print: newGetPrintFlags(), now: time.Now}
+func newGetCommand(f *cmdutil.Factory) *cobra.Command {
+	o := &GetOptions{print: cmdutil.NewPrintFlags("", true)}
 	cmd := &cobra.Command{
 		Use:     "get NAME",
 		Aliases: []string{"describe", "show"},
 		Short:   "Show a workspace: owner, class, contributors, quota used and hard, conditions",
-		Args:    cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				o.Name = args[0]
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		Long: `Show a workspace for a person, as kubectl describe does; -o wide prints its
+row of 'tenancy workspace list -o wide', -o yaml|json|name|jsonpath=… the object.`,
+		Args:              cobra.MaximumNArgs(1),
+		ValidArgsFunction: cmdutil.CompleteWorkspaces(f),
+		RunE:              cmdutil.RunE(f, o),
 	}
-	o.kube = kubeFlags(cmd)
-	addGetPrintFlags(cmd, o.print)
+	o.print.AddFlags(cmd)
 	return cmd
 }
 
+// Complete takes the name and the client.
+func (o *GetOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, args []string) error {
+	o.streams, o.now = f.Streams, f.Now
+	if len(args) > 0 {
+		o.Name = args[0]
+	}
+	var err error
+	o.client, err = f.Client()
+	return err
+}
+
 // Validate checks the name and the output format.
-func (o *WorkspaceGetOptions) Validate() error {
+func (o *GetOptions) Validate() error {
 	if o.Name == "" {
 		return errors.New("a workspace name is required: tenancy workspace get NAME (tenancy workspace list shows them)")
 	}
-	return validateGetOutput(o.print)
+	return o.print.Validate()
 }
 
 // Run shows the workspace.
-func (o *WorkspaceGetOptions) Run(ctx context.Context) error {
-	c, err := newClient(o.kube)
-	if err != nil {
+func (o *GetOptions) Run(ctx context.Context) error {
+	ws := &tenancyv1.Workspace{}
+	if err := o.client.Get(ctx, client.ObjectKey{Name: o.Name}, ws); err != nil {
 		return err
 	}
-	ws := &tenancyv1.Workspace{}
-	if err := c.Get(ctx, client.ObjectKey{Name: o.Name}, ws); err != nil {
-		return explain(ctx, c, err)
+	if o.print.Human() {
+		return describeWorkspace(o.streams.Out, ws, o.now())
 	}
-	table, wide := tableOutput(o.print)
-	if !table {
-		p, err := o.print.ToPrinter()
-		if err != nil {
-			return err
-		}
-		ws.ManagedFields = nil
-		return p.PrintObj(ws, o.streams.Out)
-	}
-	if wide {
-		return printWorkspaceTable(o.streams.Out, []tenancyv1.Workspace{*ws}, true, o.now())
-	}
-	return describeWorkspace(o.streams.Out, ws, o.now())
+	return o.print.Print(o.streams.Out, ws, func() (*metav1.Table, error) {
+		return workspaceTable(ctx, &tenancyv1.WorkspaceList{Items: []tenancyv1.Workspace{*ws}})
+	})
 }
 
 // describeWorkspace prints a workspace for a person, as kubectl describe.
@@ -92,15 +87,15 @@ func describeWorkspace(out io.Writer, ws *tenancyv1.Workspace, now time.Time) er
 	field("Name", ws.Name)
 	owner := "<none>"
 	if ws.Spec.Owner != nil {
-		owner = describeSubject(*ws.Spec.Owner)
+		owner = cmdutil.DescribeSubject(*ws.Spec.Owner)
 	}
 	field("Owner", owner)
-	class := orNone(workspaceClass(ws))
+	class := cmdutil.OrNone(workspaceClass(ws))
 	if ws.Spec.Class == "" && ws.Status.Class != "" {
 		class += " (the default class)"
 	}
 	field("Class", class)
-	field("Namespace", orNone(ws.Status.Namespace))
+	field("Namespace", cmdutil.OrNone(ws.Status.Namespace))
 	if ws.Status.OwnerRole != "" {
 		field("Owner role", ws.Status.OwnerRole)
 	}
@@ -123,15 +118,15 @@ func describeWorkspace(out io.Writer, ws *tenancyv1.Workspace, now time.Time) er
 	}
 	field("Ready", ready)
 	if ws.DeletionTimestamp != nil {
-		field("Deleting", "since "+age(*ws.DeletionTimestamp, now)+" ago")
+		field("Deleting", "since "+cmdutil.Age(*ws.DeletionTimestamp, now)+" ago")
 	}
-	field("Age", age(ws.CreationTimestamp, now))
+	field("Age", cmdutil.Age(ws.CreationTimestamp, now))
 	if len(ws.Spec.Contributors) == 0 {
 		field("Contributors", "<none>")
 	} else {
 		fmt.Fprintln(w, "Contributors:")
 		for _, c := range ws.Spec.Contributors {
-			fmt.Fprintf(w, "  %s\t%s\n", describeSubject(c.Subject), c.Role)
+			fmt.Fprintf(w, "  %s\t%s\n", cmdutil.DescribeSubject(c.Subject), c.Role)
 		}
 	}
 	if q := ws.Status.Quota; q != nil && len(q.Hard) > 0 {

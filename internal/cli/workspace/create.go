@@ -1,4 +1,4 @@
-package cli
+package workspace
 
 import (
 	"context"
@@ -8,19 +8,18 @@ import (
 
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
-	"github.com/tenancy-dev/tenancy/internal/controller"
+	"github.com/tenancy-dev/tenancy/internal/cli/cmdutil"
 )
 
-// WorkspaceCreateOptions are the flags of `tenancy workspace create`.
-type WorkspaceCreateOptions struct {
+// CreateOptions are the flags of `tenancy workspace create`.
+type CreateOptions struct {
 	streams genericiooptions.IOStreams
-	kube    *genericclioptions.ConfigFlags
-	print   *genericclioptions.PrintFlags
+	client  client.Client
+	print   *cmdutil.PrintFlags
 
 	Name         string
 	Owner        string
@@ -33,8 +32,8 @@ type WorkspaceCreateOptions struct {
 	contributors []tenancyv1.Contributor
 }
 
-func newWorkspaceCreateCommand(streams genericiooptions.IOStreams) *cobra.Command {
-	o := &WorkspaceCreateOptions{streams: streams, print: genericclioptions.NewPrintFlags("created").WithTypeSetter(controller.Scheme())}
+func newCreateCommand(f *cmdutil.Factory) *cobra.Command {
+	o := &CreateOptions{print: cmdutil.NewPrintFlags("created", false)}
 	cmd := &cobra.Command{
 		Use:   "create NAME [--class CLASS] [--owner USER] [--contributor KIND:NAME=ROLE ...]",
 		Short: "Create a workspace: a namespace with quota, RBAC and sharing",
@@ -55,42 +54,40 @@ is admin, edit or view.`,
   # As an admin, for someone else
   tenancy workspace create team-a --owner group:team-a --class standard`,
 		Args: cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Complete(args)
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: cmdutil.RunE(f, o),
 	}
-	o.kube = kubeFlags(cmd)
 	o.print.AddFlags(cmd)
-	f := cmd.Flags()
-	f.StringVar(&o.Owner, "owner", "", "owner of the workspace: USER, user:USER, group:GROUP or serviceaccount:NAMESPACE/NAME (admins only; default: you)")
-	f.StringVar(&o.Class, "class", "", "WorkspaceClass of the workspace (default: the class marked default)")
-	f.StringArrayVar(&o.Contributors, "contributor", nil, "share with KIND:NAME=ROLE, e.g. user:bob=view (repeatable)")
-	f.BoolVar(&o.Wait, "wait", false, "wait until the workspace is Ready")
-	f.DurationVar(&o.Timeout, "timeout", 2*time.Minute, "how long --wait waits")
+	fl := cmd.Flags()
+	fl.StringVar(&o.Owner, "owner", "", "owner of the workspace: USER, user:USER, group:GROUP or serviceaccount:NAMESPACE/NAME (admins only; default: you)")
+	fl.StringVar(&o.Class, "class", "", "WorkspaceClass of the workspace (default: the class marked default)")
+	fl.StringArrayVar(&o.Contributors, "contributor", nil, "share with KIND:NAME=ROLE, e.g. user:bob=view (repeatable)")
+	fl.BoolVar(&o.Wait, "wait", false, "wait until the workspace is Ready")
+	fl.DurationVar(&o.Timeout, "timeout", 2*time.Minute, "how long --wait waits")
+	_ = cmd.RegisterFlagCompletionFunc("class", cmdutil.CompleteClasses(f))
 	return cmd
 }
 
-// Complete takes the name from the arguments.
-func (o *WorkspaceCreateOptions) Complete(args []string) {
+// Complete takes the name from the arguments and the client.
+func (o *CreateOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, args []string) error {
+	o.streams = f.Streams
 	if len(args) > 0 {
 		o.Name = args[0]
 	}
+	var err error
+	o.client, err = f.Client()
+	return err
 }
 
 // Validate checks and parses the flags.
-func (o *WorkspaceCreateOptions) Validate() error {
+func (o *CreateOptions) Validate() error {
 	if o.Name == "" {
 		return errors.New("a workspace name is required: tenancy workspace create NAME")
 	}
-	if err := validateWorkspaceName(o.Name); err != nil {
+	if err := cmdutil.ValidateWorkspaceName(o.Name); err != nil {
 		return err
 	}
 	if o.Owner != "" {
-		s, err := parseSubject("--owner", o.Owner)
+		s, err := cmdutil.ParseSubject("--owner", o.Owner)
 		if err != nil {
 			return err
 		}
@@ -98,52 +95,46 @@ func (o *WorkspaceCreateOptions) Validate() error {
 	}
 	o.contributors = nil
 	for _, s := range o.Contributors {
-		c, err := parseContributor(s)
+		c, err := cmdutil.ParseContributor(s)
 		if err != nil {
 			return err
 		}
 		for _, prev := range o.contributors {
-			if sameSubject(prev.Subject, c.Subject) {
-				return fmt.Errorf("--contributor %q: %s is listed twice", s, describeSubject(c.Subject))
+			if prev.Is(c.Subject) {
+				return fmt.Errorf("--contributor %q: %s is listed twice", s, cmdutil.DescribeSubject(c.Subject))
 			}
 		}
-		if o.owner != nil && sameSubject(*o.owner, c.Subject) {
-			return fmt.Errorf("--contributor %q: %s is the owner; an owner cannot also be a contributor", s, describeSubject(c.Subject))
+		if o.owner != nil && o.owner.Is(c.Subject) {
+			return fmt.Errorf("--contributor %q: %s is the owner; an owner cannot also be a contributor", s, cmdutil.DescribeSubject(c.Subject))
 		}
 		o.contributors = append(o.contributors, c)
 	}
 	if o.Timeout <= 0 {
 		return fmt.Errorf("--timeout must be positive, got %s", o.Timeout)
 	}
-	if _, err := o.print.ToPrinter(); err != nil {
-		return err
-	}
-	return nil
+	return o.print.Validate()
 }
 
 // Run creates the workspace.
-func (o *WorkspaceCreateOptions) Run(ctx context.Context) error {
-	c, err := newClient(o.kube)
-	if err != nil {
-		return err
-	}
+func (o *CreateOptions) Run(ctx context.Context) error {
+	c := o.client
 	ws, err := o.workspace(ctx, c)
 	if err != nil {
 		return err
 	}
 	if err := c.Create(ctx, ws); err != nil {
-		return explain(ctx, c, err)
+		return err
 	}
-	human := *o.print.OutputFormat == ""
+	human := o.print.Human()
 	if !o.Wait || human {
-		if err := o.printObject(ws); err != nil {
+		if err := o.print.Print(o.streams.Out, ws, nil); err != nil {
 			return err
 		}
 	}
 	if !o.Wait {
 		return nil
 	}
-	if err := waitReady(ctx, c, o.Timeout, ws.Name); err != nil {
+	if err := cmdutil.ForReady(ctx, c, o.Timeout, ws.Name); err != nil {
 		return err
 	}
 	if human {
@@ -151,27 +142,27 @@ func (o *WorkspaceCreateOptions) Run(ctx context.Context) error {
 		return nil
 	}
 	if err := c.Get(ctx, client.ObjectKeyFromObject(ws), ws); err != nil {
-		return explain(ctx, c, err)
+		return err
 	}
-	return o.printObject(ws)
+	return o.print.Print(o.streams.Out, ws, nil)
 }
 
 // workspace builds the Workspace, looking up the owner and class that were
 // not given.
-func (o *WorkspaceCreateOptions) workspace(ctx context.Context, c client.Client) (*tenancyv1.Workspace, error) {
+func (o *CreateOptions) workspace(ctx context.Context, c client.Client) (*tenancyv1.Workspace, error) {
 	owner := o.owner
 	if owner == nil {
-		me, err := whoAmI(ctx, c)
+		me, err := cmdutil.WhoAmI(ctx, c)
 		if err != nil {
 			return nil, err
 		}
-		if err := validateSubjectName("your user name", me.Username); err != nil {
+		if err := cmdutil.ValidateSubjectName("your user name", me.Username); err != nil {
 			return nil, fmt.Errorf("you are %q, which cannot own a workspace (%v): name an owner with --owner", me.Username, err)
 		}
 		owner = &tenancyv1.Subject{Kind: tenancyv1.UserKind, Name: me.Username}
 		for _, ct := range o.contributors {
-			if sameSubject(*owner, ct.Subject) {
-				return nil, fmt.Errorf("you own the workspace; you cannot also be a contributor (drop --contributor for %s)", describeSubject(ct.Subject))
+			if owner.Is(ct.Subject) {
+				return nil, fmt.Errorf("you own the workspace; you cannot also be a contributor (drop --contributor for %s)", cmdutil.DescribeSubject(ct.Subject))
 			}
 		}
 	}
@@ -187,32 +178,23 @@ func (o *WorkspaceCreateOptions) workspace(ctx context.Context, c client.Client)
 
 // class checks --class, or finds the default class, so that the workspace
 // names its class (as the self-serve policy requires).
-func (o *WorkspaceCreateOptions) class(ctx context.Context, c client.Client) (string, error) {
-	classes, err := classList(ctx, c)
+func (o *CreateOptions) class(ctx context.Context, c client.Client) (string, error) {
+	classes, err := cmdutil.ClassList(ctx, c)
 	if err != nil {
 		if o.Class != "" {
 			return o.Class, nil // the API server and the controller will judge it
 		}
-		return "", fmt.Errorf("find the default WorkspaceClass: %w (name one with --class)", explain(ctx, c, err))
+		return "", fmt.Errorf("find the default WorkspaceClass (name one with --class): %w", err)
 	}
 	if o.Class != "" {
-		return o.Class, checkClasses(classes, o.Class)
+		return o.Class, cmdutil.CheckClasses(classes, o.Class)
 	}
-	if d := defaultClass(classes); d != "" {
+	if d := cmdutil.DefaultClassName(classes); d != "" {
 		return d, nil
 	}
 	if len(classes) == 0 {
 		return "", nil // no classes at all: the workspace has only its own settings
 	}
 	return "", fmt.Errorf("no WorkspaceClass is marked default (annotation %s: \"true\"): choose one with --class; classes: %s",
-		tenancyv1.AnnotationIsDefaultClass, classNames(classes))
-}
-
-func (o *WorkspaceCreateOptions) printObject(ws *tenancyv1.Workspace) error {
-	p, err := o.print.ToPrinter()
-	if err != nil {
-		return err
-	}
-	ws.ManagedFields = nil
-	return p.PrintObj(ws, o.streams.Out)
+		tenancyv1.AnnotationIsDefaultClass, cmdutil.ClassNames(classes))
 }

@@ -1,32 +1,34 @@
-package cli
+package user
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/validation"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
-	"github.com/tenancy-dev/tenancy/internal/controller"
+	"github.com/tenancy-dev/tenancy/internal/cli/cmdutil"
 	"github.com/tenancy-dev/tenancy/internal/credentials"
 	"github.com/tenancy-dev/tenancy/internal/passwords"
+	"github.com/tenancy-dev/tenancy/internal/scheme"
 	"github.com/tenancy-dev/tenancy/internal/userconfig"
 )
 
-// UserAddOptions are the flags of `tenancy user add`.
-type UserAddOptions struct {
+// AddOptions are the flags of `tenancy user add`.
+type AddOptions struct {
 	streams genericiooptions.IOStreams
-	kube    *genericclioptions.ConfigFlags
+	admin   *userAdmin
 	cred    userCredentialFlags
 	groups  userGroupFlags
+	print   *cmdutil.PrintFlags
 
 	Name       string
 	Namespace  string
@@ -35,7 +37,8 @@ type UserAddOptions struct {
 	Groups     []string
 	Force      bool
 	DryRun     bool
-	Wait       time.Duration
+	Wait       bool
+	Timeout    time.Duration
 	// PasswordStdin reads the web UI password from stdin instead of
 	// generating one.
 	PasswordStdin bool
@@ -43,11 +46,11 @@ type UserAddOptions struct {
 	password string // read by Complete when PasswordStdin
 
 	config *userconfig.Config // the user file, read by Complete
-	root   string
+	self   string
 }
 
-func newUserAddCommand(streams genericiooptions.IOStreams) *cobra.Command {
-	o := &UserAddOptions{streams: streams}
+func newAddCommand(f *cmdutil.Factory) *cobra.Command {
+	o := &AddOptions{print: newUserPrintFlags()}
 	cmd := &cobra.Command{
 		Use:   "add NAME",
 		Short: "Onboard a user: a User, the Workspace they own and a kubeconfig",
@@ -62,55 +65,45 @@ limitRange ({default, defaultRequest, max}).
 
 Nothing is created when the input is wrong; if a later step fails (the
 workspace does not get Ready, the certificate is not signed), what this run
-created is removed again.`,
-		Example: userExamples(`  # alex with the defaults, in workspace workplace1
+created is removed again.
+
+It waits until the workspace is Ready and the credential may use it, so the
+kubeconfig works when the command returns; --wait=false returns at once.`,
+		Example: (`  # alex with the defaults, in workspace workplace1
   tenancy user add alex --namespace workplace1
 
   # bob with the Arena user file, and a token where the cluster cannot sign certificates
   tenancy user add bob --namespace workplace2 --config bob.yaml --credential token
 
+  # the kubeconfig into a file of your choice
+  tenancy user add alex --namespace workplace1 --kubeconfig-out ~/alex.kubeconfig
+
   # print the User and Workspace instead of creating them
   tenancy user add tom --namespace workplace3 --config tom.yaml --dry-run`),
-		Args: userNameArg("add"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		Args: cmdutil.ExactName("user name", "alex"),
+		RunE: cmdutil.RunE(f, o),
 	}
-	o.kube = userKubeFlags(cmd)
-	f := cmd.Flags()
-	f.StringVarP(&o.Namespace, "namespace", "n", "", "name of the user's workspace and namespace; default NAME")
-	f.StringVar(&o.ConfigFile, "config", "", "user file: quota, roles, clusterRoles (as in Arena), class, ownerRole, groups, contributors, limitRange")
-	f.StringVar(&o.Class, "class", "", "WorkspaceClass of the workspace; default the config's class, else the cluster's default class")
-	f.StringArrayVar(&o.Groups, "group", nil, "group the user belongs to (repeatable); added to the config's groups")
-	f.BoolVar(&o.Force, "force", false, "update an existing user and workspace to this configuration instead of failing")
-	f.BoolVar(&o.DryRun, "dry-run", false, "print the User and Workspace as YAML (for kubectl apply -f) and change nothing; after applying them, 'user kubeconfig NAME' issues the credential")
-	f.DurationVar(&o.Wait, "wait", 2*time.Minute, "how long to wait for the workspace to be Ready")
-	f.BoolVar(&o.PasswordStdin, "password-stdin", false, "read the user's password for the web UI and REST API from the first line of stdin; default: generate one, shown once")
-	o.cred.addFlags(f)
-	o.groups.addFlags(f)
+	o.print.AddFlags(cmd)
+	fl := cmd.Flags()
+	fl.StringVarP(&o.Namespace, "namespace", "n", "", "name of the user's workspace and namespace; default NAME")
+	fl.StringVar(&o.ConfigFile, "config", "", "user file: quota, roles, clusterRoles (as in Arena), class, ownerRole, groups, contributors, limitRange")
+	fl.StringVar(&o.Class, "class", "", "WorkspaceClass of the workspace; default the config's class, else the cluster's default class")
+	fl.StringArrayVar(&o.Groups, "group", nil, "group the user belongs to (repeatable); added to the config's groups")
+	fl.BoolVar(&o.Force, "force", false, "update an existing user and workspace to this configuration instead of failing")
+	fl.BoolVar(&o.DryRun, "dry-run", false, "print the User and Workspace as YAML (for kubectl apply -f) and change nothing; after applying them, 'user kubeconfig NAME' issues the credential")
+	fl.BoolVar(&o.Wait, "wait", true, "wait until the workspace is Ready and the credential may use it; --wait=false returns at once")
+	fl.DurationVar(&o.Timeout, "timeout", 2*time.Minute, "how long --wait waits")
+	fl.BoolVar(&o.PasswordStdin, "password-stdin", false, "read the user's password for the web UI and REST API from the first line of stdin; default: generate one, shown once")
+	o.cred.addFlags(fl)
+	o.groups.addFlags(fl)
+	_ = cmd.RegisterFlagCompletionFunc("class", cmdutil.CompleteClasses(f))
 	return cmd
 }
 
-// userNameArg is cobra's ExactArgs(1) with a message that says what is missing.
-func userNameArg(verb string) cobra.PositionalArgs {
-	return func(cmd *cobra.Command, args []string) error {
-		if len(args) != 1 {
-			path := userRootName(cmd) + " user " + verb
-			return fmt.Errorf("'%s' takes exactly one user name, e.g. '%s alex'; got %d arguments", path, path, len(args))
-		}
-		return nil
-	}
-}
-
-// Complete reads the user file and fills in defaults.
-func (o *UserAddOptions) Complete(cmd *cobra.Command, args []string) error {
-	o.root = userRootName(cmd)
+// Complete reads the user file, fills in defaults and takes the admin's
+// clients.
+func (o *AddOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, args []string) error {
+	o.streams, o.self = f.Streams, f.Self
 	o.Name = args[0]
 	if o.Namespace == "" {
 		o.Namespace = o.Name
@@ -137,24 +130,17 @@ func (o *UserAddOptions) Complete(cmd *cobra.Command, args []string) error {
 	groups := append(append([]string(nil), o.config.Groups...), o.Groups...)
 	o.Groups = nil
 	for _, g := range groups {
-		if !userContains(o.Groups, g) {
+		if !slices.Contains(o.Groups, g) {
 			o.Groups = append(o.Groups, g)
 		}
 	}
-	return nil
-}
-
-func userContains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
+	var err error
+	o.admin, err = userConnect(f)
+	return err
 }
 
 // Validate checks everything that can be checked without the cluster.
-func (o *UserAddOptions) Validate() error {
+func (o *AddOptions) Validate() error {
 	if err := validateUserName(o.Name); err != nil {
 		return err
 	}
@@ -172,8 +158,11 @@ func (o *UserAddOptions) Validate() error {
 	if errs := validation.IsDNS1123Subdomain(o.Class); o.Class != "" && len(errs) > 0 {
 		return fmt.Errorf("--class %q is not a valid WorkspaceClass name", o.Class)
 	}
-	if o.Wait <= 0 {
-		return fmt.Errorf("--wait must be positive, got %s", o.Wait)
+	if o.Timeout <= 0 {
+		return fmt.Errorf("--timeout must be positive, got %s", o.Timeout)
+	}
+	if err := o.print.Validate(); err != nil {
+		return err
 	}
 	if o.PasswordStdin {
 		if err := passwords.Check(o.Name, o.password); err != nil {
@@ -194,18 +183,15 @@ type userAddPlan struct {
 // Run checks the cluster, then creates (or, with --force, updates) the
 // User and the Workspace, waits until the workspace is Ready, and issues
 // the credential.
-func (o *UserAddOptions) Run(ctx context.Context) (err error) {
-	out := o.streams.Out
-	a, err := userConnect(o.kube)
-	if err != nil {
-		return err
-	}
+func (o *AddOptions) Run(ctx context.Context) (err error) {
+	out := progress(o.streams, o.print)
+	a := o.admin
 	plan, err := o.plan(ctx, a)
 	if err != nil {
 		return err
 	}
 	if o.DryRun {
-		return userWriteManifests(out, controller.Scheme(), plan.user, plan.ws)
+		return userWriteManifests(o.streams.Out, scheme.New(), plan.user, plan.ws)
 	}
 	if _, err := o.cred.cluster(a); err != nil {
 		return err
@@ -226,21 +212,23 @@ func (o *UserAddOptions) Run(ctx context.Context) (err error) {
 	if err := o.applyWorkspace(ctx, a, plan, undo); err != nil {
 		return err
 	}
-	if err := waitReady(ctx, a.c, o.Wait, plan.ws.Name); err != nil {
-		return err
+	if o.Wait {
+		if err := cmdutil.ForReady(ctx, a.c, o.Timeout, plan.ws.Name); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "Workspace %s is Ready\n", plan.ws.Name)
 	}
-	fmt.Fprintf(out, "Workspace %s is Ready\n", plan.ws.Name)
 
-	is, err := userIssueCredential(ctx, a, plan.user, plan.ws.Name, plan.ws.Name, &o.cred, o.Wait, undo, out)
+	is, err := userIssueCredential(ctx, a, plan.user, plan.ws.Name, plan.ws.Name, &o.cred, o.Wait, o.Timeout, undo, out)
 	if err != nil {
 		return err
 	}
-	userKubeconfigHint(out, o.cred.Output, is, plan.ws.Name)
-	return nil
+	userKubeconfigHint(out, o.cred.KubeconfigOut, is, plan.ws.Name)
+	return printUser(o.streams, o.print, plan.user)
 }
 
 // plan reads the cluster and decides what to write; it changes nothing.
-func (o *UserAddOptions) plan(ctx context.Context, a *userAdmin) (*userAddPlan, error) {
+func (o *AddOptions) plan(ctx context.Context, a *userAdmin) (*userAddPlan, error) {
 	p := &userAddPlan{}
 	want := desiredUser(o.Name, o.Groups)
 	cur := &tenancyv1.User{}
@@ -257,7 +245,7 @@ func (o *UserAddOptions) plan(ctx context.Context, a *userAdmin) (*userAddPlan, 
 	case apierrors.IsNotFound(err):
 		p.user = want
 	default:
-		return nil, fmt.Errorf("read User %s: %w", o.Name, userAPIError(err))
+		return nil, fmt.Errorf("read User %s: %w", o.Name, err)
 	}
 
 	wantWS := desiredUserWorkspace(o.Namespace, o.Name, o.Class, o.config)
@@ -275,7 +263,7 @@ func (o *UserAddOptions) plan(ctx context.Context, a *userAdmin) (*userAddPlan, 
 	case apierrors.IsNotFound(err):
 		ns := &corev1.Namespace{}
 		switch err := a.c.Get(ctx, client.ObjectKey{Name: o.Namespace}, ns); {
-		case err == nil && ns.Labels[tenancyv1.LabelWorkspace] == o.Namespace && ns.Labels[tenancyv1.LabelManagedBy] == tenancyv1.ManagedByValue:
+		case err == nil && tenancyv1.IsManagedFor(ns, o.Namespace):
 			return nil, fmt.Errorf("namespace %q of a deleted workspace is still terminating: wait until it is gone, or choose another --namespace", o.Namespace)
 		case err == nil:
 			return nil, fmt.Errorf("namespace %q already exists and is not a Tenancy workspace: choose another --namespace (Tenancy never takes over a namespace)", o.Namespace)
@@ -284,7 +272,7 @@ func (o *UserAddOptions) plan(ctx context.Context, a *userAdmin) (*userAddPlan, 
 		}
 		p.ws = wantWS
 	default:
-		return nil, fmt.Errorf("read Workspace %s: %w", o.Namespace, userAPIError(err))
+		return nil, fmt.Errorf("read Workspace %s: %w", o.Namespace, err)
 	}
 
 	if o.Class != "" {
@@ -309,7 +297,7 @@ func (o *UserAddOptions) plan(ctx context.Context, a *userAdmin) (*userAddPlan, 
 }
 
 // checkExisting says whether an existing workspace may be updated.
-func (o *UserAddOptions) checkExisting(ws *tenancyv1.Workspace) error {
+func (o *AddOptions) checkExisting(ws *tenancyv1.Workspace) error {
 	switch {
 	case !ws.DeletionTimestamp.IsZero():
 		return fmt.Errorf("workspace %s is being deleted: wait until it is gone, or choose another --namespace", ws.Name)
@@ -317,7 +305,7 @@ func (o *UserAddOptions) checkExisting(ws *tenancyv1.Workspace) error {
 		if !o.Force {
 			return fmt.Errorf("workspace %s exists and has no owner; use --force to make User %s its owner", ws.Name, o.Name)
 		}
-	case !userIsOwner(ws, o.Name):
+	case !ws.IsOwnedByUser(o.Name):
 		return fmt.Errorf("namespace %q is the workspace of %s %s: choose another --namespace", ws.Name, ws.Spec.Owner.Kind, ws.Spec.Owner.Name)
 	case !o.Force:
 		return fmt.Errorf("workspace %s exists (owner User %s); use --force to update it", ws.Name, o.Name)
@@ -325,8 +313,8 @@ func (o *UserAddOptions) checkExisting(ws *tenancyv1.Workspace) error {
 	return nil
 }
 
-func (o *UserAddOptions) applyUser(ctx context.Context, a *userAdmin, p *userAddPlan, undo *userRollback) error {
-	out := o.streams.Out
+func (o *AddOptions) applyUser(ctx context.Context, a *userAdmin, p *userAddPlan, undo *userRollback) error {
+	out := progress(o.streams, o.print)
 	if p.oldUser == nil {
 		if err := a.c.Create(ctx, p.user, client.FieldOwner(userFieldManager)); err != nil {
 			if apierrors.IsAlreadyExists(err) {
@@ -357,8 +345,8 @@ func (o *UserAddOptions) applyUser(ctx context.Context, a *userAdmin, p *userAdd
 	return nil
 }
 
-func (o *UserAddOptions) applyWorkspace(ctx context.Context, a *userAdmin, p *userAddPlan, undo *userRollback) error {
-	out := o.streams.Out
+func (o *AddOptions) applyWorkspace(ctx context.Context, a *userAdmin, p *userAddPlan, undo *userRollback) error {
+	out := progress(o.streams, o.print)
 	ws := p.ws
 	if p.oldWS == nil {
 		if err := a.c.Create(ctx, ws, client.FieldOwner(userFieldManager)); err != nil {
@@ -396,7 +384,7 @@ func (o *UserAddOptions) applyWorkspace(ctx context.Context, a *userAdmin, p *us
 // setPassword gives the user a password for the web UI and REST API: the
 // one from stdin, or a generated one (shown once). A user updated with
 // --force keeps the password they have unless one is given.
-func (o *UserAddOptions) setPassword(ctx context.Context, a *userAdmin, p *userAddPlan, undo *userRollback) error {
+func (o *AddOptions) setPassword(ctx context.Context, a *userAdmin, p *userAddPlan, undo *userRollback) error {
 	if p.oldUser != nil && p.oldUser.Spec.PasswordSecret != "" && !o.PasswordStdin {
 		return nil
 	}
@@ -404,7 +392,7 @@ func (o *UserAddOptions) setPassword(ctx context.Context, a *userAdmin, p *userA
 	if pw == "" {
 		pw = passwords.Generate()
 	}
-	if err := userSetPassword(ctx, a.c, p.user, pw); err != nil {
+	if err := SetPassword(ctx, a.c, p.user, pw); err != nil {
 		return err
 	}
 	name := p.user.Name
@@ -413,10 +401,11 @@ func (o *UserAddOptions) setPassword(ctx context.Context, a *userAdmin, p *userA
 			return passwords.DeleteAll(ctx, a.c, name)
 		})
 	}
+	out := progress(o.streams, o.print)
 	if o.PasswordStdin {
-		fmt.Fprintf(o.streams.Out, "Password of %s set (for 'tenancy serve': web UI and REST API)\n", name)
+		fmt.Fprintf(out, "Password of %s set (for 'tenancy serve': web UI and REST API)\n", name)
 	} else {
-		fmt.Fprintf(o.streams.Out, "Password of %s for the web UI and REST API (shown once): %s\n", name, pw)
+		fmt.Fprintf(out, "Password of %s for the web UI and REST API (shown once): %s\n", name, pw)
 	}
 	return nil
 }

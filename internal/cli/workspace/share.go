@@ -1,4 +1,4 @@
-package cli
+package workspace
 
 import (
 	"context"
@@ -8,19 +8,18 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
+	"github.com/tenancy-dev/tenancy/internal/cli/cmdutil"
 )
 
-// WorkspaceShareOptions are the flags of `tenancy workspace share` and
-// `unshare`.
-type WorkspaceShareOptions struct {
+// ShareOptions are the flags of `tenancy workspace share` and `unshare`.
+type ShareOptions struct {
 	streams genericiooptions.IOStreams
-	kube    *genericclioptions.ConfigFlags
+	client  client.Client
 	unshare bool
 
 	Name           string
@@ -33,8 +32,8 @@ type WorkspaceShareOptions struct {
 	role    tenancyv1.ContributorRole
 }
 
-func newWorkspaceShareCommand(streams genericiooptions.IOStreams) *cobra.Command {
-	o := &WorkspaceShareOptions{streams: streams}
+func newShareCommand(f *cmdutil.Factory, unshare bool) *cobra.Command {
+	o := &ShareOptions{unshare: unshare}
 	cmd := &cobra.Command{
 		Use:   "share NAME (--user USER | --group GROUP | --serviceaccount NAMESPACE/NAME) --role admin|edit|view",
 		Short: "Share a workspace with a user, group or ServiceAccount",
@@ -43,46 +42,42 @@ edit or view in the workspace's namespace. Sharing again with another role
 changes the role. The owner, or a Tenancy admin, may share.`,
 		Example: `  tenancy workspace share jane-ml --user bob --role view
   tenancy workspace share jane-ml --group ml-team --role edit`,
-		Args: cobra.MaximumNArgs(1),
-		RunE: o.runE,
+		Args:              cobra.MaximumNArgs(1),
+		ValidArgsFunction: cmdutil.CompleteWorkspaces(f),
+		RunE:              cmdutil.RunE(f, o),
 	}
-	o.addFlags(cmd)
-	cmd.Flags().StringVar(&o.Role, "role", "", "admin, edit or view (required)")
+	if unshare {
+		cmd.Use = "unshare NAME (--user USER | --group GROUP | --serviceaccount NAMESPACE/NAME)"
+		cmd.Short = "Stop sharing a workspace with a user, group or ServiceAccount"
+		cmd.Long = ""
+		cmd.Example = `  tenancy workspace unshare jane-ml --user bob`
+	}
+	// --user, --group and --serviceaccount name the subject, as in `kubectl
+	// create rolebinding`: they shadow the connection flag --user.
+	fl := cmd.Flags()
+	fl.StringVar(&o.User, "user", "", "a user name")
+	fl.StringVar(&o.Group, "group", "", "a group name")
+	fl.StringVar(&o.ServiceAccount, "serviceaccount", "", "a ServiceAccount as NAMESPACE/NAME")
+	_ = cmd.RegisterFlagCompletionFunc("user", cmdutil.CompleteUsers(f))
+	if !unshare {
+		fl.StringVar(&o.Role, "role", "", "admin, edit or view (required)")
+		_ = cmd.RegisterFlagCompletionFunc("role", cobra.FixedCompletions([]string{"admin", "edit", "view"}, cobra.ShellCompDirectiveNoFileComp))
+	}
 	return cmd
 }
 
-func newWorkspaceUnshareCommand(streams genericiooptions.IOStreams) *cobra.Command {
-	o := &WorkspaceShareOptions{streams: streams, unshare: true}
-	cmd := &cobra.Command{
-		Use:     "unshare NAME (--user USER | --group GROUP | --serviceaccount NAMESPACE/NAME)",
-		Short:   "Stop sharing a workspace with a user, group or ServiceAccount",
-		Example: `  tenancy workspace unshare jane-ml --user bob`,
-		Args:    cobra.MaximumNArgs(1),
-		RunE:    o.runE,
-	}
-	o.addFlags(cmd)
-	return cmd
-}
-
-func (o *WorkspaceShareOptions) addFlags(cmd *cobra.Command) {
-	o.kube = kubeFlagsNoUser(cmd)
-	f := cmd.Flags()
-	f.StringVar(&o.User, "user", "", "a user name")
-	f.StringVar(&o.Group, "group", "", "a group name")
-	f.StringVar(&o.ServiceAccount, "serviceaccount", "", "a ServiceAccount as NAMESPACE/NAME")
-}
-
-func (o *WorkspaceShareOptions) runE(cmd *cobra.Command, args []string) error {
+// Complete takes the name and the client.
+func (o *ShareOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, args []string) error {
+	o.streams = f.Streams
 	if len(args) > 0 {
 		o.Name = args[0]
 	}
-	if err := o.Validate(); err != nil {
-		return err
-	}
-	return o.Run(cmd.Context())
+	var err error
+	o.client, err = f.Client()
+	return err
 }
 
-func (o *WorkspaceShareOptions) verb() string {
+func (o *ShareOptions) verb() string {
 	if o.unshare {
 		return "unshare"
 	}
@@ -90,17 +85,17 @@ func (o *WorkspaceShareOptions) verb() string {
 }
 
 // Validate checks and parses the flags.
-func (o *WorkspaceShareOptions) Validate() error {
+func (o *ShareOptions) Validate() error {
 	if o.Name == "" {
 		return fmt.Errorf("a workspace name is required: tenancy workspace %s NAME", o.verb())
 	}
-	s, err := subjectFromFlags(o.User, o.Group, o.ServiceAccount)
+	s, err := cmdutil.SubjectFromFlags(o.User, o.Group, o.ServiceAccount)
 	if err != nil {
 		return err
 	}
 	o.subject = s
 	if !o.unshare {
-		if o.role, err = parseRole("--role:", o.Role); err != nil {
+		if o.role, err = cmdutil.ParseRole("--role:", o.Role); err != nil {
 			return err
 		}
 	}
@@ -109,13 +104,10 @@ func (o *WorkspaceShareOptions) Validate() error {
 
 // Run changes the contributors, retrying on conflicts. It patches only
 // spec.contributors, so fields an admin set stay exactly as they are.
-func (o *WorkspaceShareOptions) Run(ctx context.Context) error {
-	c, err := newClient(o.kube)
-	if err != nil {
-		return err
-	}
+func (o *ShareOptions) Run(ctx context.Context) error {
+	c := o.client
 	var result string
-	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		ws := &tenancyv1.Workspace{}
 		if err := c.Get(ctx, client.ObjectKey{Name: o.Name}, ws); err != nil {
 			return err
@@ -134,20 +126,20 @@ func (o *WorkspaceShareOptions) Run(ctx context.Context) error {
 		return c.Patch(ctx, ws, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
 	})
 	if err != nil {
-		return explain(ctx, c, err)
+		return err
 	}
 	fmt.Fprintln(o.streams.Out, result)
 	return nil
 }
 
 // add makes the subject a contributor with the role.
-func (o *WorkspaceShareOptions) add(ws *tenancyv1.Workspace) (changed bool, result string, err error) {
-	who := describeSubject(o.subject)
-	if ws.Spec.Owner != nil && sameSubject(*ws.Spec.Owner, o.subject) {
+func (o *ShareOptions) add(ws *tenancyv1.Workspace) (changed bool, result string, err error) {
+	who := cmdutil.DescribeSubject(o.subject)
+	if ws.Spec.Owner != nil && ws.Spec.Owner.Is(o.subject) {
 		return false, "", fmt.Errorf("%s owns workspace %s; an owner cannot also be a contributor", who, ws.Name)
 	}
 	for i, c := range ws.Spec.Contributors {
-		if !sameSubject(c.Subject, o.subject) {
+		if !c.Is(o.subject) {
 			continue
 		}
 		if c.Role == o.role {
@@ -161,11 +153,11 @@ func (o *WorkspaceShareOptions) add(ws *tenancyv1.Workspace) (changed bool, resu
 }
 
 // remove takes the subject out of the contributors.
-func (o *WorkspaceShareOptions) remove(ws *tenancyv1.Workspace) (changed bool, result string, err error) {
-	who := describeSubject(o.subject)
-	i := slices.IndexFunc(ws.Spec.Contributors, func(c tenancyv1.Contributor) bool { return sameSubject(c.Subject, o.subject) })
+func (o *ShareOptions) remove(ws *tenancyv1.Workspace) (changed bool, result string, err error) {
+	who := cmdutil.DescribeSubject(o.subject)
+	i := slices.IndexFunc(ws.Spec.Contributors, func(c tenancyv1.Contributor) bool { return c.Is(o.subject) })
 	if i < 0 {
-		if ws.Spec.Owner != nil && sameSubject(*ws.Spec.Owner, o.subject) {
+		if ws.Spec.Owner != nil && ws.Spec.Owner.Is(o.subject) {
 			return false, "", fmt.Errorf("%s owns workspace %s; only an admin can change the owner", who, ws.Name)
 		}
 		return false, "", errors.New(notSharedMessage(ws, who))
@@ -180,7 +172,7 @@ func notSharedMessage(ws *tenancyv1.Workspace, who string) string {
 	}
 	others := make([]string, 0, len(ws.Spec.Contributors))
 	for _, c := range ws.Spec.Contributors {
-		others = append(others, describeSubject(c.Subject)+" ("+string(c.Role)+")")
+		others = append(others, cmdutil.DescribeSubject(c.Subject)+" ("+string(c.Role)+")")
 	}
 	return fmt.Sprintf("workspace %s is not shared with %s; it is shared with %s", ws.Name, who, strings.Join(others, ", "))
 }

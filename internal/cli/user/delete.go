@@ -1,4 +1,4 @@
-package cli
+package user
 
 import (
 	"context"
@@ -12,30 +12,31 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
+	"github.com/tenancy-dev/tenancy/internal/cli/cmdutil"
+	"github.com/tenancy-dev/tenancy/internal/cli/grant"
 	"github.com/tenancy-dev/tenancy/internal/passwords"
 )
 
-// UserDeleteOptions are the flags of `tenancy user delete`.
-type UserDeleteOptions struct {
+// DeleteOptions are the flags of `tenancy user delete`.
+type DeleteOptions struct {
 	streams genericiooptions.IOStreams
-	kube    *genericclioptions.ConfigFlags
+	admin   *userAdmin
 
 	Name           string
 	KeepWorkspaces bool
-	Wait           time.Duration
+	Wait           bool
+	Timeout        time.Duration
 
-	root string
+	self string
 }
 
-func newUserDeleteCommand(streams genericiooptions.IOStreams) *cobra.Command {
-	o := &UserDeleteOptions{streams: streams}
+func newDeleteCommand(f *cmdutil.Factory) *cobra.Command {
+	o := &DeleteOptions{}
 	cmd := &cobra.Command{
 		Use:   "delete NAME",
 		Short: "Remove a user, their workspaces, credentials and every binding naming them",
@@ -50,44 +51,44 @@ more. A token then stops authenticating: its ServiceAccount is gone (the API
 server's token cache may still recognise it for about 10 seconds).
 Kubernetes cannot revoke a client certificate: it authenticates until it
 expires, but is allowed nothing.`,
-		Args: userNameArg("delete"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Name, o.root = args[0], userRootName(cmd)
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		Args:              cmdutil.ExactName("user name", "alex"),
+		ValidArgsFunction: cmdutil.CompleteUsers(f),
+		RunE:              cmdutil.RunE(f, o),
 	}
-	o.kube = userKubeFlags(cmd)
-	f := cmd.Flags()
-	f.BoolVar(&o.KeepWorkspaces, "keep-workspaces", false, "keep the workspaces the user owns, with no owner (Ready=False, NoOwner), instead of deleting them")
-	f.DurationVar(&o.Wait, "wait", 2*time.Minute, "how long to wait until the workspaces and bindings are gone")
+	fl := cmd.Flags()
+	fl.BoolVar(&o.KeepWorkspaces, "keep-workspaces", false, "keep the workspaces the user owns, with no owner (Ready=False, NoOwner), instead of deleting them")
+	fl.BoolVar(&o.Wait, "wait", true, "wait until the workspaces and the bindings naming the user are gone; --wait=false returns at once")
+	fl.DurationVar(&o.Timeout, "timeout", 2*time.Minute, "how long --wait waits")
 	return cmd
 }
 
+// Complete takes the name and the admin's clients.
+func (o *DeleteOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, args []string) error {
+	o.streams, o.self, o.Name = f.Streams, f.Self, args[0]
+	var err error
+	o.admin, err = userConnect(f)
+	return err
+}
+
 // Validate checks the flags.
-func (o *UserDeleteOptions) Validate() error {
+func (o *DeleteOptions) Validate() error {
 	if err := validateUserName(o.Name); err != nil {
 		return err
 	}
-	if o.Wait <= 0 {
-		return fmt.Errorf("--wait must be positive, got %s", o.Wait)
+	if o.Timeout <= 0 {
+		return fmt.Errorf("--timeout must be positive, got %s", o.Timeout)
 	}
 	return nil
 }
 
 // Run removes the user and everything that refers to them.
-func (o *UserDeleteOptions) Run(ctx context.Context) error {
+func (o *DeleteOptions) Run(ctx context.Context) error {
 	out := o.streams.Out
-	a, err := userConnect(o.kube)
-	if err != nil {
-		return err
-	}
+	a := o.admin
 	user := &tenancyv1.User{}
 	userErr := a.c.Get(ctx, client.ObjectKey{Name: o.Name}, user)
 	if userErr != nil && !apierrors.IsNotFound(userErr) {
-		return fmt.Errorf("read User %s: %w", o.Name, userAPIError(userErr))
+		return fmt.Errorf("read User %s: %w", o.Name, userErr)
 	}
 	list := &tenancyv1.WorkspaceList{}
 	if err := a.c.List(ctx, list); err != nil {
@@ -104,20 +105,20 @@ func (o *UserDeleteOptions) Run(ctx context.Context) error {
 	}
 	var owned, shared []tenancyv1.Workspace
 	for _, ws := range list.Items {
-		if userIsOwner(&ws, o.Name) {
+		if ws.IsOwnedByUser(o.Name) {
 			owned = append(owned, ws)
-		} else if _, ok := userContributorRole(&ws, o.Name); ok {
+		} else if _, ok := contributorRole(&ws, o.Name); ok {
 			shared = append(shared, ws)
 		}
 	}
 	subject := tenancyv1.Subject{Kind: tenancyv1.UserKind, Name: o.Name}
-	_, _, granted, err := grantedClasses(ctx, a.c, subject)
+	_, _, granted, err := grant.GrantedClasses(ctx, a.c, subject)
 	if err != nil {
 		return fmt.Errorf("read the grants of User %s: %w", o.Name, err)
 	}
 	if !granted {
 		// A grant's ClusterRole may be gone while its bindings stay.
-		creator, _ := grantNames(subject)
+		creator, _ := grant.Names(subject)
 		err := a.c.Get(ctx, client.ObjectKey{Name: creator}, &rbacv1.ClusterRoleBinding{})
 		if err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("read the grants of User %s: %w", o.Name, err)
@@ -125,7 +126,7 @@ func (o *UserDeleteOptions) Run(ctx context.Context) error {
 		granted = err == nil
 	}
 	if apierrors.IsNotFound(userErr) && len(owned)+len(shared)+len(csrs.Items)+len(sas.Items) == 0 && !granted {
-		return fmt.Errorf("user %q not found ('%s user list' lists users)", o.Name, o.root)
+		return fmt.Errorf("user %q not found ('%s user list' lists users)", o.Name, o.self)
 	}
 
 	var errs []error
@@ -172,7 +173,7 @@ func (o *UserDeleteOptions) Run(ctx context.Context) error {
 	// would have garbage collection delete them, but not before the wait
 	// below, and not for grants made before the User was).
 	if granted {
-		if _, err := deleteGrant(ctx, a.c, subject); err != nil {
+		if _, err := grant.Delete(ctx, a.c, subject); err != nil {
 			errs = append(errs, fmt.Errorf("delete the create-workspaces grant of User %s: %w", o.Name, err))
 		} else {
 			fmt.Fprintf(out, "Grant create-workspaces of User %s revoked\n", o.Name)
@@ -192,8 +193,10 @@ func (o *UserDeleteOptions) Run(ctx context.Context) error {
 		return fmt.Errorf("user %s is deleted but not their web credentials (run the command again): %w", o.Name, err)
 	}
 
-	if err := o.waitGone(ctx, a.c, deleted); err != nil {
-		return err
+	if o.Wait {
+		if err := o.waitGone(ctx, a.c, deleted); err != nil {
+			return err
+		}
 	}
 	_, foreign, err := userBindingsNaming(ctx, a.c, userSubjects(o.Name))
 	if err != nil {
@@ -212,7 +215,7 @@ func (o *UserDeleteOptions) Run(ctx context.Context) error {
 }
 
 // removeContributor takes the user off a workspace's contributors.
-func (o *UserDeleteOptions) removeContributor(ctx context.Context, c client.Client, name string) error {
+func (o *DeleteOptions) removeContributor(ctx context.Context, c client.Client, name string) error {
 	return o.updateWorkspace(ctx, c, name, func(ws *tenancyv1.Workspace) {
 		kept := ws.Spec.Contributors[:0]
 		for _, ct := range ws.Spec.Contributors {
@@ -225,14 +228,14 @@ func (o *UserDeleteOptions) removeContributor(ctx context.Context, c client.Clie
 }
 
 // disown leaves a workspace with no owner.
-func (o *UserDeleteOptions) disown(ctx context.Context, c client.Client, name string) error {
+func (o *DeleteOptions) disown(ctx context.Context, c client.Client, name string) error {
 	return o.updateWorkspace(ctx, c, name, func(ws *tenancyv1.Workspace) {
 		ws.Spec.Owner = nil
 		delete(ws.Labels, tenancyv1.LabelUser)
 	})
 }
 
-func (o *UserDeleteOptions) updateWorkspace(ctx context.Context, c client.Client, name string, mutate func(*tenancyv1.Workspace)) error {
+func (o *DeleteOptions) updateWorkspace(ctx context.Context, c client.Client, name string, mutate func(*tenancyv1.Workspace)) error {
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		ws := &tenancyv1.Workspace{}
 		if err := c.Get(ctx, client.ObjectKey{Name: name}, ws); err != nil {
@@ -249,9 +252,9 @@ func (o *UserDeleteOptions) updateWorkspace(ctx context.Context, c client.Client
 
 // waitGone waits until the deleted workspaces are gone and no binding made
 // by Tenancy names the user or their ServiceAccount.
-func (o *UserDeleteOptions) waitGone(ctx context.Context, c client.Client, workspaces []string) error {
+func (o *DeleteOptions) waitGone(ctx context.Context, c client.Client, workspaces []string) error {
 	var left []string
-	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, o.Wait, true, func(ctx context.Context) (bool, error) {
+	err := cmdutil.Until(ctx, o.Timeout, "user "+o.Name+" is deleted, but", func(ctx context.Context) (bool, string) {
 		left = left[:0]
 		for _, n := range workspaces {
 			err := c.Get(ctx, client.ObjectKey{Name: n}, &tenancyv1.Workspace{})
@@ -261,13 +264,13 @@ func (o *UserDeleteOptions) waitGone(ctx context.Context, c client.Client, works
 		}
 		managed, _, err := userBindingsNaming(ctx, c, userSubjects(o.Name))
 		if err != nil {
-			return false, nil //nolint:nilerr // keep waiting
+			return false, err.Error()
 		}
 		left = append(left, managed...)
-		return len(left) == 0, nil
+		return len(left) == 0, "these still exist: " + strings.Join(left, ", ")
 	})
 	if err != nil {
-		return fmt.Errorf("user %s is deleted, but after %s these still exist: %s", o.Name, o.Wait, strings.Join(left, ", "))
+		return err
 	}
 	switch len(workspaces) {
 	case 0:

@@ -1,4 +1,4 @@
-package cli
+package user
 
 import (
 	"context"
@@ -21,15 +21,19 @@ import (
 	"github.com/tenancy-dev/tenancy/internal/credentials"
 )
 
+// kubeconfigOutFlag names the file the user's kubeconfig is written to;
+// -o/--output is the print format, as in every command.
+const kubeconfigOutFlag = "kubeconfig-out"
+
 // userCredentialFlags are the flags of the commands that write a kubeconfig.
 type userCredentialFlags struct {
-	Kind         string
-	TTL          time.Duration
-	Output       string
-	ClusterURL   string
-	CAFile       string
-	KeyAlgorithm string
-	SignTimeout  time.Duration
+	Kind          string
+	TTL           time.Duration
+	KubeconfigOut string
+	ClusterURL    string
+	CAFile        string
+	KeyAlgorithm  string
+	SignTimeout   time.Duration
 
 	caData []byte // read by validate
 }
@@ -38,7 +42,7 @@ func (f *userCredentialFlags) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&f.Kind, "credential", string(tenancyv1.CredentialCert),
 		"kind of credential: cert (a client certificate signed through the CertificateSigningRequest API) or token (a ServiceAccount token, for clusters that cannot sign client certificates)")
 	fs.DurationVar(&f.TTL, "ttl", 720*time.Hour, "how long the credential is valid; at least 10m, the shortest Kubernetes issues")
-	fs.StringVar(&f.Output, "output", "", "where to write the kubeconfig (mode 0600); default ./NAME.kubeconfig")
+	fs.StringVar(&f.KubeconfigOut, kubeconfigOutFlag, "", "file to write the user's kubeconfig to (mode 0600); default ./NAME.kubeconfig")
 	fs.StringVar(&f.ClusterURL, "cluster-url", "", "API server URL written into the kubeconfig; default the admin kubeconfig's")
 	fs.StringVar(&f.CAFile, "certificate-authority", "", "file with the CA bundle of the API server, written into the kubeconfig; default the admin kubeconfig's")
 	fs.StringVar(&f.KeyAlgorithm, "key-algorithm", string(credentials.ECDSA), "private key of a cert credential: ecdsa (P-256) or rsa (3072 bits)")
@@ -47,8 +51,8 @@ func (f *userCredentialFlags) addFlags(fs *pflag.FlagSet) {
 
 // complete fills the default output file of user name.
 func (f *userCredentialFlags) complete(name string) {
-	if f.Output == "" {
-		f.Output = name + ".kubeconfig"
+	if f.KubeconfigOut == "" {
+		f.KubeconfigOut = name + ".kubeconfig"
 	}
 }
 
@@ -87,7 +91,9 @@ func (f *userCredentialFlags) validate(checkOutput bool) error {
 		f.caData = data
 	}
 	if checkOutput {
-		return credentials.CheckWritable(f.Output)
+		if err := credentials.CheckWritable(f.KubeconfigOut); err != nil {
+			return fmt.Errorf("--%s %w", kubeconfigOutFlag, err)
+		}
 	}
 	return nil
 }
@@ -95,7 +101,10 @@ func (f *userCredentialFlags) validate(checkOutput bool) error {
 // cluster is where the user's kubeconfig points: the admin kubeconfig's
 // cluster, with --cluster-url and --certificate-authority over it.
 func (f *userCredentialFlags) cluster(a *userAdmin) (credentials.Cluster, error) {
-	cl := a.cluster
+	cl, err := a.cluster()
+	if err != nil {
+		return cl, err
+	}
 	if f.ClusterURL != "" {
 		cl.Server = f.ClusterURL
 	}
@@ -130,7 +139,7 @@ type userIssued struct {
 // Steps to undo on a later failure are added to undo. Unless u is disabled
 // it first waits until the credential's identity may use waitNS (when not
 // empty), so the kubeconfig works the moment it is written.
-func userIssueCredential(ctx context.Context, a *userAdmin, u *tenancyv1.User, namespace, waitNS string, f *userCredentialFlags, wait time.Duration, undo *userRollback, out io.Writer) (*userIssued, error) {
+func userIssueCredential(ctx context.Context, a *userAdmin, u *tenancyv1.User, namespace, waitNS string, f *userCredentialFlags, wait bool, timeout time.Duration, undo *userRollback, out io.Writer) (*userIssued, error) {
 	cl, err := f.cluster(a)
 	if err != nil {
 		return nil, err
@@ -188,8 +197,8 @@ func userIssueCredential(ctx context.Context, a *userAdmin, u *tenancyv1.User, n
 		id = userIdentities(u)[0]
 	}
 
-	if waitNS != "" && !u.Spec.Disabled {
-		if err := userWaitAccess(ctx, a.cs, id, waitNS, true, wait); err != nil {
+	if wait && waitNS != "" && !u.Spec.Disabled {
+		if err := userWaitAccess(ctx, a.cs, id, waitNS, true, timeout); err != nil {
 			return nil, err
 		}
 	}
@@ -206,7 +215,7 @@ func userIssueCredential(ctx context.Context, a *userAdmin, u *tenancyv1.User, n
 		return nil, err
 	}
 	kc := credentials.Kubeconfig(cl, u.Name, namespace, cred)
-	if err := credentials.WriteFile(f.Output, kc); err != nil {
+	if err := credentials.WriteFile(f.KubeconfigOut, kc); err != nil {
 		return nil, err
 	}
 	what := "Certificate (serial " + cred.ID + ")"

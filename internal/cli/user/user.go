@@ -1,12 +1,13 @@
-package cli
+// Package user holds `tenancy user …`: onboard people with a User, the
+// Workspace they own and a kubeconfig, and take it all away again.
+package user
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,24 +15,23 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
-	"github.com/tenancy-dev/tenancy/internal/controller"
+	"github.com/tenancy-dev/tenancy/internal/cli/cmdutil"
 	"github.com/tenancy-dev/tenancy/internal/credentials"
 )
 
 // userFieldManager is the field manager of the objects `tenancy user` writes.
 const userFieldManager = "tenancy-cli"
 
-func newUserCommand(streams genericiooptions.IOStreams) *cobra.Command {
+// NewCommand is `tenancy user`.
+func NewCommand(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "user",
 		Short: "Onboard users: a workspace, quota, RBAC and a kubeconfig in one command",
@@ -44,66 +44,55 @@ The user file of the Arena multi-user guide (quota, roles, clusterRoles) is
 accepted unchanged with --config.`,
 	}
 	cmd.AddCommand(
-		newUserAddCommand(streams),
-		newUserDeleteCommand(streams),
-		newUserListCommand(streams),
-		newUserKubeconfigCommand(streams),
-		newUserDisableCommand(streams, true),
-		newUserDisableCommand(streams, false),
-		newUserPasswdCommand(streams),
+		newAddCommand(f),
+		newDeleteCommand(f),
+		newListCommand(f),
+		newKubeconfigCommand(f),
+		newDisableCommand(f, true),
+		newDisableCommand(f, false),
+		newPasswdCommand(f),
 	)
 	return cmd
-}
-
-// userKubeFlags are kubectl's connection flags for the admin's kubeconfig,
-// without --namespace and --certificate-authority: `tenancy user` uses
-// those for the user's workspace and the user's kubeconfig.
-func userKubeFlags(cmd *cobra.Command) *genericclioptions.ConfigFlags {
-	f := genericclioptions.NewConfigFlags(true)
-	f.Namespace = nil
-	f.CAFile = nil
-	f.AddFlags(cmd.Flags())
-	if fl := cmd.Flags().Lookup("insecure-skip-tls-verify"); fl != nil {
-		fl.Usage = "do not verify the API server's certificate, neither for this command nor in the user's kubeconfig (insecure); without it, an admin kubeconfig that skips verification is refused"
-	}
-	return f
 }
 
 var userGetOptions = metav1.GetOptions{}
 
 func userObjectMeta(name string) metav1.ObjectMeta { return metav1.ObjectMeta{Name: name} }
 
-// userRootName is how the user called us: "tenancy" or "kubectl tenancy".
-func userRootName(cmd *cobra.Command) string { return cmd.Root().DisplayName() }
-
-// userExamples are examples as the user calls us: "kubectl tenancy …" when
-// run as the kubectl plugin.
-func userExamples(s string) string {
-	if strings.HasPrefix(filepath.Base(osArg0()), "kubectl-") {
-		return strings.ReplaceAll(s, "  tenancy ", "  kubectl tenancy ")
-	}
-	return s
-}
-
 // userAdmin holds the clients of the admin's kubeconfig.
 type userAdmin struct {
-	c  client.Client
-	cs kubernetes.Interface
-	// cluster is where the admin's kubeconfig points, named as there.
-	cluster credentials.Cluster
+	c     client.Client
+	cs    kubernetes.Interface
+	flags *genericclioptions.ConfigFlags
 	// insecureAsked: --insecure-skip-tls-verify was given, so the user's
 	// kubeconfig may skip verification too.
 	insecureAsked bool
 }
 
-func userConnect(kube *genericclioptions.ConfigFlags) (*userAdmin, error) {
+// userConnect takes the admin's clients from the factory.
+func userConnect(f *cmdutil.Factory) (*userAdmin, error) {
+	c, err := f.Client()
+	if err != nil {
+		return nil, err
+	}
+	cs, err := f.Clientset()
+	if err != nil {
+		return nil, err
+	}
+	insecure := f.Flags.Insecure != nil && *f.Flags.Insecure
+	return &userAdmin{c: c, cs: cs, flags: f.Flags, insecureAsked: insecure}, nil
+}
+
+// cluster is where the admin's kubeconfig points, named as there.
+func (a *userAdmin) cluster() (credentials.Cluster, error) {
+	kube := a.flags
 	cfg, err := kube.ToRESTConfig()
 	if err != nil {
-		return nil, fmt.Errorf("load the admin kubeconfig: %w", err)
+		return credentials.Cluster{}, fmt.Errorf("load the admin kubeconfig: %w", err)
 	}
 	raw, err := kube.ToRawKubeConfigLoader().RawConfig()
 	if err != nil {
-		return nil, fmt.Errorf("load the admin kubeconfig: %w", err)
+		return credentials.Cluster{}, fmt.Errorf("load the admin kubeconfig: %w", err)
 	}
 	name := raw.CurrentContext
 	if kube.Context != nil && *kube.Context != "" {
@@ -118,28 +107,7 @@ func userConnect(kube *genericclioptions.ConfigFlags) (*userAdmin, error) {
 	if name == "" {
 		name = "kubernetes"
 	}
-	cluster, err := credentials.ClusterOf(name, cfg)
-	if err != nil {
-		return nil, err
-	}
-	c, err := client.New(cfg, client.Options{Scheme: controller.Scheme()})
-	if err != nil {
-		return nil, err
-	}
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	insecure := kube.Insecure != nil && *kube.Insecure
-	return &userAdmin{c: c, cs: cs, cluster: cluster, insecureAsked: insecure}, nil
-}
-
-// userAPIError makes the errors a person can act on readable.
-func userAPIError(err error) error {
-	if meta.IsNoMatchError(err) || apierrors.IsNotFound(err) && strings.Contains(err.Error(), "the server could not find the requested resource") {
-		return fmt.Errorf("tenancy's CustomResourceDefinitions are not installed in this cluster: run 'tenancy install' first (%w)", err)
-	}
-	return err
+	return credentials.ClusterOf(name, cfg)
 }
 
 // validateUserName checks a user name: it becomes the certificate's CN, an
@@ -180,26 +148,17 @@ func validateUserWorkspaceName(name string) error {
 func userOwnedWorkspaces(list []tenancyv1.Workspace, name string) []string {
 	var out []string
 	for _, ws := range list {
-		if userIsOwner(&ws, name) {
+		if ws.IsOwnedByUser(name) {
 			out = append(out, ws.Name)
 		}
 	}
-	sort.Strings(out)
+	slices.Sort(out)
 	return out
 }
 
-func userIsOwner(ws *tenancyv1.Workspace, user string) bool {
-	o := ws.Spec.Owner
-	return o != nil && o.Kind == tenancyv1.UserKind && o.Name == user
-}
-
-func userContributorRole(ws *tenancyv1.Workspace, user string) (tenancyv1.ContributorRole, bool) {
-	for _, c := range ws.Spec.Contributors {
-		if c.Kind == tenancyv1.UserKind && c.Name == user {
-			return c.Role, true
-		}
-	}
-	return "", false
+// contributorRole is the role of User user among ws's contributors.
+func contributorRole(ws *tenancyv1.Workspace, user string) (tenancyv1.ContributorRole, bool) {
+	return ws.ContributorRole(tenancyv1.Subject{Kind: tenancyv1.UserKind, Name: user})
 }
 
 // userIdentity is who the API server sees when a credential is used.
@@ -256,20 +215,17 @@ func userWaitCreateWorkspaces(ctx context.Context, cs kubernetes.Interface, id u
 }
 
 func userWaitCan(ctx context.Context, cs kubernetes.Interface, id userIdentity, attrs authorizationv1.ResourceAttributes, what string, allowed bool, timeout time.Duration) error {
-	var last error
-	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
-		ok, err := userCan(ctx, cs, id, attrs)
-		last = err
-		return err == nil && ok == allowed, nil
-	})
-	if err != nil {
-		verb := "still cannot"
-		if !allowed {
-			verb = "can still"
-		}
-		return errors.Join(fmt.Errorf("%s %s %s after %s", id, verb, what, timeout), last)
+	verb := "still cannot"
+	if !allowed {
+		verb = "can still"
 	}
-	return nil
+	return cmdutil.Until(ctx, timeout, fmt.Sprintf("%s %s %s", id, verb, what), func(ctx context.Context) (bool, string) {
+		ok, err := userCan(ctx, cs, id, attrs)
+		if err != nil {
+			return false, err.Error()
+		}
+		return ok == allowed, "the controller's bindings have not caught up"
+	})
 }
 
 // userBindingsNaming lists the RoleBindings and ClusterRoleBindings with a
@@ -358,7 +314,7 @@ func (r *userRollback) run(ctx context.Context, out io.Writer) error {
 
 // userDeleteAndWait deletes obj — only the very object, when its UID is
 // known — and waits until it is gone (a Workspace goes once its namespace
-// is gone).
+// is gone), for as long as ctx lasts.
 func userDeleteAndWait(ctx context.Context, c client.Client, obj client.Object) error {
 	var opts []client.DeleteOption
 	if uid := obj.GetUID(); uid != "" {
@@ -367,8 +323,28 @@ func userDeleteAndWait(ctx context.Context, c client.Client, obj client.Object) 
 	if err := c.Delete(ctx, obj, opts...); err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}
-	key := client.ObjectKeyFromObject(obj)
-	return wait.PollUntilContextCancel(ctx, 250*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		return apierrors.IsNotFound(c.Get(ctx, key, obj)), nil
-	})
+	return cmdutil.ForDeleted(ctx, c, 0, obj)
+}
+
+// newUserPrintFlags are the -o of the commands that write a user's
+// kubeconfig: they print the User; -o FILE gets a hint to --kubeconfig-out.
+func newUserPrintFlags() *cmdutil.PrintFlags {
+	return cmdutil.NewPrintFlags("", false).WithFileFlag("--" + kubeconfigOutFlag)
+}
+
+// progress is where a command reports its steps: standard output for a
+// person, standard error when -o prints an object there.
+func progress(streams genericiooptions.IOStreams, p *cmdutil.PrintFlags) io.Writer {
+	if p.Human() {
+		return streams.Out
+	}
+	return streams.ErrOut
+}
+
+// printUser prints the User for -o; nothing more for a person.
+func printUser(streams genericiooptions.IOStreams, p *cmdutil.PrintFlags, u *tenancyv1.User) error {
+	if p.Human() {
+		return nil
+	}
+	return p.Print(streams.Out, u, nil)
 }

@@ -1,4 +1,6 @@
-package cli
+// Package grant holds `tenancy grant …`: who may create their own
+// workspaces, of which classes.
+package grant
 
 import (
 	"context"
@@ -13,15 +15,13 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/cli-runtime/pkg/printers"
 	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
 	rbacv1ac "k8s.io/client-go/applyconfigurations/rbac/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
-	"github.com/tenancy-dev/tenancy/internal/controller/workspace"
+	"github.com/tenancy-dev/tenancy/internal/cli/cmdutil"
 	"github.com/tenancy-dev/tenancy/internal/install"
 )
 
@@ -33,35 +33,26 @@ const (
 	grantFieldManager     = "tenancy-grant"
 )
 
-func newGrantCommand(streams genericiooptions.IOStreams) *cobra.Command {
+// NewCommand is `tenancy grant`.
+func NewCommand(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "grant",
 		Short: "Grant users rights such as creating their own workspaces",
 	}
-	cmd.AddCommand(
-		newGrantCreateWorkspacesCommand(streams),
-		newGrantListCommand(streams),
-		newRevokeCommand(streams),
-	)
-	return cmd
-}
-
-// newRevokeCommand is `tenancy grant revoke …`; it can also be added to the
-// root command as `tenancy revoke …`.
-func newRevokeCommand(streams genericiooptions.IOStreams) *cobra.Command {
-	cmd := &cobra.Command{
+	revoke := &cobra.Command{
 		Use:   "revoke",
 		Short: "Take back rights given with 'tenancy grant'",
 	}
-	cmd.AddCommand(newRevokeCreateWorkspacesCommand(streams))
+	revoke.AddCommand(newCreateWorkspacesCommand(f, true))
+	cmd.AddCommand(newCreateWorkspacesCommand(f, false), newListCommand(f), revoke)
 	return cmd
 }
 
-// GrantOptions are the flags of `tenancy grant create-workspaces` and
+// Options are the flags of `tenancy grant create-workspaces` and
 // `tenancy grant revoke create-workspaces`.
-type GrantOptions struct {
+type Options struct {
 	streams genericiooptions.IOStreams
-	kube    *genericclioptions.ConfigFlags
+	client  client.Client
 	revoke  bool
 
 	User       string
@@ -72,8 +63,8 @@ type GrantOptions struct {
 	subject tenancyv1.Subject
 }
 
-func newGrantCreateWorkspacesCommand(streams genericiooptions.IOStreams) *cobra.Command {
-	o := &GrantOptions{streams: streams}
+func newCreateWorkspacesCommand(f *cmdutil.Factory, revoke bool) *cobra.Command {
+	o := &Options{revoke: revoke}
 	cmd := &cobra.Command{
 		Use:   "create-workspaces (--user USER | --group GROUP) [--class CLASS ... | --all-classes]",
 		Short: "Let a user or group create their own workspaces, of the classes named",
@@ -86,62 +77,61 @@ Granting again adds classes.`,
   tenancy grant create-workspaces --group ml-team --class standard --class gpu
   tenancy grant create-workspaces --user lead --all-classes`,
 		Args: cobra.NoArgs,
-		RunE: o.runE,
+		RunE: cmdutil.RunE(f, o),
 	}
-	o.addFlags(cmd)
-	cmd.Flags().StringArrayVar(&o.Classes, "class", nil, "a WorkspaceClass they may use (repeatable; default: the default class)")
-	cmd.Flags().BoolVar(&o.AllClasses, "all-classes", false, "they may use every WorkspaceClass, including those created later")
-	return cmd
-}
-
-func newRevokeCreateWorkspacesCommand(streams genericiooptions.IOStreams) *cobra.Command {
-	o := &GrantOptions{streams: streams, revoke: true}
-	cmd := &cobra.Command{
-		Use:   "create-workspaces (--user USER | --group GROUP) [--class CLASS ...]",
-		Short: "Take back the right to create workspaces (or to use some classes)",
-		Long: `Take back what 'tenancy grant create-workspaces' gave: all of it, or with
+	fl := cmd.Flags()
+	if revoke {
+		cmd.Use = "create-workspaces (--user USER | --group GROUP) [--class CLASS ...]"
+		cmd.Short = "Take back the right to create workspaces (or to use some classes)"
+		cmd.Long = `Take back what 'tenancy grant create-workspaces' gave: all of it, or with
 --class only those classes. Workspaces already created are kept, with their
-owner; delete them with 'tenancy workspace delete'.`,
-		Example: `  tenancy grant revoke create-workspaces --user jane
-  tenancy grant revoke create-workspaces --group ml-team --class gpu`,
-		Args: cobra.NoArgs,
-		RunE: o.runE,
+owner; delete them with 'tenancy workspace delete'.`
+		cmd.Example = `  tenancy grant revoke create-workspaces --user jane
+  tenancy grant revoke create-workspaces --group ml-team --class gpu`
+		fl.StringArrayVar(&o.Classes, "class", nil, "take back only this class (repeatable)")
+	} else {
+		fl.StringArrayVar(&o.Classes, "class", nil, "a WorkspaceClass they may use (repeatable; default: the default class)")
+		fl.BoolVar(&o.AllClasses, "all-classes", false, "they may use every WorkspaceClass, including those created later")
 	}
-	o.addFlags(cmd)
-	cmd.Flags().StringArrayVar(&o.Classes, "class", nil, "take back only this class (repeatable)")
+	// --user and --group name the subject, as in `kubectl create
+	// clusterrolebinding`: they shadow the connection flag --user.
+	fl.StringVar(&o.User, "user", "", "a user name, as the API server authenticates it")
+	fl.StringVar(&o.Group, "group", "", "a group name")
+	_ = cmd.RegisterFlagCompletionFunc("class", cmdutil.CompleteClasses(f))
+	_ = cmd.RegisterFlagCompletionFunc("user", cmdutil.CompleteUsers(f))
 	return cmd
 }
 
-func (o *GrantOptions) addFlags(cmd *cobra.Command) {
-	o.kube = kubeFlagsNoUser(cmd)
-	cmd.Flags().StringVar(&o.User, "user", "", "a user name, as the API server authenticates it")
-	cmd.Flags().StringVar(&o.Group, "group", "", "a group name")
+// Complete takes the client.
+func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
+	o.streams = f.Streams
+	var err error
+	o.client, err = f.Client()
+	return err
 }
 
-func (o *GrantOptions) runE(cmd *cobra.Command, _ []string) error {
-	if err := o.Validate(); err != nil {
-		return err
-	}
+// Run grants or revokes.
+func (o *Options) Run(ctx context.Context) error {
 	if o.revoke {
-		return o.Revoke(cmd.Context())
+		return o.Revoke(ctx)
 	}
-	return o.Grant(cmd.Context())
+	return o.Grant(ctx)
 }
 
 // Validate checks the flags.
-func (o *GrantOptions) Validate() error {
+func (o *Options) Validate() error {
 	switch {
 	case o.User == "" && o.Group == "":
 		return errors.New("name who: --user USER or --group GROUP")
 	case o.User != "" && o.Group != "":
 		return errors.New("--user and --group are exclusive: grant one subject at a time")
 	case o.User != "":
-		if err := validateSubjectName("--user", o.User); err != nil {
+		if err := cmdutil.ValidateSubjectName("--user", o.User); err != nil {
 			return err
 		}
 		o.subject = tenancyv1.Subject{Kind: tenancyv1.UserKind, Name: o.User}
 	default:
-		if err := validateSubjectName("--group", o.Group); err != nil {
+		if err := cmdutil.ValidateSubjectName("--group", o.Group); err != nil {
 			return err
 		}
 		o.subject = tenancyv1.Subject{Kind: tenancyv1.GroupKind, Name: o.Group}
@@ -157,9 +147,9 @@ func (o *GrantOptions) Validate() error {
 	return nil
 }
 
-// grantNames are the names of a subject's ClusterRoleBinding to the creator
+// Names are the names of a subject's ClusterRoleBinding to the creator
 // role, and of the ClusterRole (and its binding) of the classes it may use.
-func grantNames(s tenancyv1.Subject) (creator, classes string) {
+func Names(s tenancyv1.Subject) (creator, classes string) {
 	creator = "tenancy:" + grantCreateWorkspaces + ":" + strings.ToLower(string(s.Kind)) + ":" + s.Name
 	return creator, creator + ":classes"
 }
@@ -174,12 +164,12 @@ func grantLabels() map[string]string {
 // name whom the User stands for now: nobody while it is disabled (the
 // controller keeps them so as the User changes).
 func grantObjects(s tenancyv1.Subject, classes []string, u *tenancyv1.User) []*applyObject {
-	creator, classRole := grantNames(s)
+	creator, classRole := Names(s)
 	subjects := []*rbacv1ac.SubjectApplyConfiguration{grantSubject(s.RBAC())}
 	var owners []*metav1ac.OwnerReferenceApplyConfiguration
 	if u != nil {
 		subjects = nil
-		for _, rs := range workspace.ResolveUser(s, u) {
+		for _, rs := range tenancyv1.ResolveUser(s, u) {
 			subjects = append(subjects, grantSubject(rs))
 		}
 		owners = append(owners, metav1ac.OwnerReference().WithAPIVersion(tenancyv1.GroupVersion.String()).
@@ -231,10 +221,10 @@ func grantUser(ctx context.Context, c client.Client, s tenancyv1.Subject) (*tena
 	return u, nil
 }
 
-// deleteGrant deletes every object of the create-workspaces grant of s and
+// Delete deletes every object of the create-workspaces grant of s and
 // says how many there were.
-func deleteGrant(ctx context.Context, c client.Client, s tenancyv1.Subject) (int, error) {
-	creator, classRole := grantNames(s)
+func Delete(ctx context.Context, c client.Client, s tenancyv1.Subject) (int, error) {
+	creator, classRole := Names(s)
 	deleted := 0
 	for _, obj := range []client.Object{
 		&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: creator}},
@@ -256,10 +246,10 @@ type applyObject struct {
 	ac   runtime.ApplyConfiguration
 }
 
-// grantedClasses reads the classes a subject may use: nil and all=true for
+// GrantedClasses reads the classes a subject may use: nil and all=true for
 // every class, found=false when there is no grant.
-func grantedClasses(ctx context.Context, c client.Client, s tenancyv1.Subject) (names []string, all, found bool, err error) {
-	_, classRole := grantNames(s)
+func GrantedClasses(ctx context.Context, c client.Client, s tenancyv1.Subject) (names []string, all, found bool, err error) {
+	_, classRole := Names(s)
 	role := &rbacv1.ClusterRole{}
 	if err := c.Get(ctx, client.ObjectKey{Name: classRole}, role); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -278,42 +268,39 @@ func grantedClasses(ctx context.Context, c client.Client, s tenancyv1.Subject) (
 }
 
 // Grant applies the bindings.
-func (o *GrantOptions) Grant(ctx context.Context) error {
-	c, err := newClient(o.kube)
-	if err != nil {
-		return err
-	}
+func (o *Options) Grant(ctx context.Context) error {
+	c := o.client
 	if err := c.Get(ctx, client.ObjectKey{Name: install.CreatorRole}, &rbacv1.ClusterRole{}); err != nil {
 		switch {
 		case apierrors.IsNotFound(err):
 			return fmt.Errorf("ClusterRole %s does not exist: install Tenancy's self-serve policy first (tenancy install, or tenancy up)", install.CreatorRole)
 		case apierrors.IsForbidden(err):
-			return fmt.Errorf("%w\nGranting takes a cluster admin: someone who may read and write ClusterRoles and ClusterRoleBindings", explain(ctx, c, err))
+			return fmt.Errorf("%w\nGranting takes a cluster admin: someone who may read and write ClusterRoles and ClusterRoleBindings", err)
 		}
-		return explain(ctx, c, err)
+		return err
 	}
-	classes, err := classList(ctx, c)
+	classes, err := cmdutil.ClassList(ctx, c)
 	if err != nil {
-		return explain(ctx, c, err)
+		return err
 	}
 	var names []string // nil: every class
 	switch {
 	case o.AllClasses:
 	case len(o.Classes) > 0:
-		if err := checkClasses(classes, o.Classes...); err != nil {
+		if err := cmdutil.CheckClasses(classes, o.Classes...); err != nil {
 			return err
 		}
 		names = o.Classes
 	default:
-		d := defaultClass(classes)
+		d := cmdutil.DefaultClassName(classes)
 		if d == "" {
-			return fmt.Errorf("no WorkspaceClass is marked default: name classes with --class, or use --all-classes; classes: %s", classNames(classes))
+			return fmt.Errorf("no WorkspaceClass is marked default: name classes with --class, or use --all-classes; classes: %s", cmdutil.ClassNames(classes))
 		}
 		names = []string{d}
 	}
-	had, hadAll, _, err := grantedClasses(ctx, c, o.subject)
+	had, hadAll, _, err := GrantedClasses(ctx, c, o.subject)
 	if err != nil {
-		return explain(ctx, c, err)
+		return err
 	}
 	if hadAll {
 		names = nil
@@ -324,14 +311,14 @@ func (o *GrantOptions) Grant(ctx context.Context) error {
 	}
 	u, err := grantUser(ctx, c, o.subject)
 	if err != nil {
-		return explain(ctx, c, err)
+		return err
 	}
 	for _, obj := range grantObjects(o.subject, names, u) {
 		if err := c.Apply(ctx, obj.ac, client.FieldOwner(grantFieldManager), client.ForceOwnership); err != nil {
-			return fmt.Errorf("apply %s: %w", obj.what, explain(ctx, c, err))
+			return fmt.Errorf("apply %s: %w", obj.what, err)
 		}
 	}
-	fmt.Fprintf(o.streams.Out, "%s may create workspaces of %s\n", describeSubject(o.subject), describeClasses(names))
+	fmt.Fprintf(o.streams.Out, "%s may create workspaces of %s\n", cmdutil.DescribeSubject(o.subject), describeClasses(names))
 	return nil
 }
 
@@ -346,15 +333,12 @@ func describeClasses(names []string) string {
 }
 
 // Revoke deletes the grant, or takes some classes out of it.
-func (o *GrantOptions) Revoke(ctx context.Context) error {
-	c, err := newClient(o.kube)
+func (o *Options) Revoke(ctx context.Context) error {
+	c := o.client
+	who := cmdutil.DescribeSubject(o.subject)
+	had, hadAll, found, err := GrantedClasses(ctx, c, o.subject)
 	if err != nil {
 		return err
-	}
-	who := describeSubject(o.subject)
-	had, hadAll, found, err := grantedClasses(ctx, c, o.subject)
-	if err != nil {
-		return explain(ctx, c, err)
 	}
 	if len(o.Classes) > 0 && found {
 		if hadAll {
@@ -373,20 +357,20 @@ func (o *GrantOptions) Revoke(ctx context.Context) error {
 		if len(keep) > 0 {
 			u, err := grantUser(ctx, c, o.subject)
 			if err != nil {
-				return explain(ctx, c, err)
+				return err
 			}
 			for _, obj := range grantObjects(o.subject, keep, u) {
 				if err := c.Apply(ctx, obj.ac, client.FieldOwner(grantFieldManager), client.ForceOwnership); err != nil {
-					return fmt.Errorf("apply %s: %w", obj.what, explain(ctx, c, err))
+					return fmt.Errorf("apply %s: %w", obj.what, err)
 				}
 			}
 			fmt.Fprintf(o.streams.Out, "%s may no longer use %s; may still create workspaces of %s\n", who, describeClasses(o.Classes), describeClasses(keep))
 			return nil
 		}
 	}
-	deleted, err := deleteGrant(ctx, c, o.subject)
+	deleted, err := Delete(ctx, c, o.subject)
 	if err != nil {
-		return explain(ctx, c, err)
+		return err
 	}
 	if deleted == 0 {
 		return fmt.Errorf("%s has no create-workspaces grant (tenancy grant list shows the grants)", who)
@@ -395,45 +379,66 @@ func (o *GrantOptions) Revoke(ctx context.Context) error {
 	return nil
 }
 
-// GrantListOptions are the flags of `tenancy grant list`.
-type GrantListOptions struct {
+// ListOptions are the flags of `tenancy grant list`.
+type ListOptions struct {
 	streams genericiooptions.IOStreams
-	kube    *genericclioptions.ConfigFlags
+	client  client.Client
+	print   *cmdutil.PrintFlags
 }
 
-func newGrantListCommand(streams genericiooptions.IOStreams) *cobra.Command {
-	o := &GrantListOptions{streams: streams}
+func newListCommand(f *cmdutil.Factory) *cobra.Command {
+	o := &ListOptions{print: cmdutil.NewPrintFlags("", true)}
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List who may create workspaces, and of which classes",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return o.Run(cmd.Context())
-		},
+		Long: `List who may create workspaces, and of which classes. -o yaml|json|name
+prints the grants' ClusterRoleBindings (to tenancy:workspace-creator).`,
+		Example: `  tenancy grant list
+  tenancy grant list -o name`,
+		Args: cobra.NoArgs,
+		RunE: cmdutil.RunE(f, o),
 	}
-	o.kube = kubeFlags(cmd)
+	o.print.AddFlags(cmd)
 	return cmd
 }
 
+// Complete takes the client.
+func (o *ListOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
+	o.streams = f.Streams
+	var err error
+	o.client, err = f.Client()
+	return err
+}
+
+// Validate checks -o.
+func (o *ListOptions) Validate() error { return o.print.Validate() }
+
+// grantRow is a subject's grant: the creator binding, and its classes.
+type grantRow struct {
+	subject tenancyv1.Subject
+	classes string
+	binding *rbacv1.ClusterRoleBinding
+}
+
 // Run prints the grants.
-func (o *GrantListOptions) Run(ctx context.Context) error {
-	c, err := newClient(o.kube)
-	if err != nil {
-		return err
-	}
+func (o *ListOptions) Run(ctx context.Context) error {
+	c := o.client
 	bindings := &rbacv1.ClusterRoleBindingList{}
 	if err := c.List(ctx, bindings, client.MatchingLabels{labelGrant: grantCreateWorkspaces}); err != nil {
-		return explain(ctx, c, err)
+		return err
 	}
 	roles := &rbacv1.ClusterRoleList{}
 	if err := c.List(ctx, roles, client.MatchingLabels{labelGrant: grantCreateWorkspaces}); err != nil {
-		return explain(ctx, c, err)
+		return err
 	}
-	var rows []string
-	for _, b := range bindings.Items {
+	var rows []grantRow
+	creators := &rbacv1.ClusterRoleBindingList{}
+	for i := range bindings.Items {
+		b := &bindings.Items[i]
 		if b.RoleRef.Name != install.CreatorRole {
 			continue
 		}
+		creators.Items = append(creators.Items, *b)
 		// The grant's subject is in its annotation: the controller empties
 		// the subjects of a disabled User's grant and adds its token
 		// ServiceAccount.
@@ -446,7 +451,7 @@ func (o *GrantListOptions) Run(ctx context.Context) error {
 			}
 		}
 		for _, subject := range subjects {
-			_, classRole := grantNames(subject)
+			_, classRole := Names(subject)
 			classes := "<none>"
 			for _, r := range roles.Items {
 				if r.Name == classRole {
@@ -456,20 +461,29 @@ func (o *GrantListOptions) Run(ctx context.Context) error {
 			if len(b.Subjects) == 0 {
 				classes += " (suspended: the User is disabled)"
 			}
-			rows = append(rows, subject.String()+"\t"+classes)
+			rows = append(rows, grantRow{subject: subject, classes: classes, binding: b})
 		}
 	}
-	if len(rows) == 0 {
+	slices.SortFunc(rows, func(a, b grantRow) int { return strings.Compare(a.subject.String(), b.subject.String()) })
+	slices.SortFunc(creators.Items, func(a, b rbacv1.ClusterRoleBinding) int { return strings.Compare(a.Name, b.Name) })
+	if t, _ := o.print.Table(); t && len(rows) == 0 {
 		fmt.Fprintln(o.streams.ErrOut, "Nobody was granted create-workspaces (tenancy grant create-workspaces --user USER --class CLASS).")
 		return nil
 	}
-	slices.Sort(rows)
-	w := printers.GetNewTabWriter(o.streams.Out)
-	fmt.Fprintln(w, "SUBJECT\tCLASSES")
+	return o.print.Print(o.streams.Out, creators, func() (*metav1.Table, error) { return grantTable(rows), nil })
+}
+
+// grantTable is the table of grants; -o wide adds the binding's name.
+func grantTable(rows []grantRow) *metav1.Table {
+	t := &metav1.Table{ColumnDefinitions: []metav1.TableColumnDefinition{
+		{Name: "Subject", Type: "string", Description: "who was granted create-workspaces"},
+		{Name: "Classes", Type: "string", Description: "the WorkspaceClasses they may use"},
+		{Name: "Binding", Type: "string", Priority: 1, Description: "the grant's ClusterRoleBinding to " + install.CreatorRole},
+	}}
 	for _, r := range rows {
-		fmt.Fprintln(w, r)
+		t.Rows = append(t.Rows, metav1.TableRow{Cells: []any{r.subject.String(), r.classes, r.binding.Name}, Object: runtime.RawExtension{Object: r.binding}})
 	}
-	return w.Flush()
+	return t
 }
 
 func ruleClasses(rules []rbacv1.PolicyRule) string {

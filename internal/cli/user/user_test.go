@@ -1,4 +1,4 @@
-package cli
+package user
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
-	"github.com/tenancy-dev/tenancy/internal/controller"
+	"github.com/tenancy-dev/tenancy/internal/scheme"
 	"github.com/tenancy-dev/tenancy/internal/userconfig"
 )
 
@@ -103,7 +103,7 @@ func TestUserWriteManifests(t *testing.T) {
 	u.Annotations = map[string]string{"kubectl.kubernetes.io/last-applied-configuration": "{}"}
 	ws := desiredUserWorkspace("workplace2", "bob", "", &userconfig.Config{})
 	var buf bytes.Buffer
-	if err := userWriteManifests(&buf, controller.Scheme(), u, ws); err != nil {
+	if err := userWriteManifests(&buf, scheme.New(), u, ws); err != nil {
 		t.Fatal(err)
 	}
 	want := `---
@@ -179,5 +179,21 @@ tom    gpu      <none>          token        expired 3m ago   true       ml(edit
 		if diff := cmp.Diff(want, buf.String()); diff != "" {
 			t.Errorf("wide=%v (-want +got):\n%s", wide, diff)
 		}
+	}
+}
+
+func TestReadPasswordLine(t *testing.T) {
+	for in, want := range map[string]string{
+		"secret-password-1\n":         "secret-password-1",
+		"secret-password-1\r\nsecond": "secret-password-1",
+		"no newline at all":           "no newline at all",
+	} {
+		got, err := readPasswordLine(strings.NewReader(in))
+		if err != nil || got != want {
+			t.Errorf("%q: %q %v, want %q", in, got, err, want)
+		}
+	}
+	if _, err := readPasswordLine(strings.NewReader("\nx")); err == nil {
+		t.Error("an empty first line is accepted")
 	}
 }

@@ -1,4 +1,4 @@
-package cli
+package user
 
 import (
 	"bufio"
@@ -10,25 +10,26 @@ import (
 
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
+	"github.com/tenancy-dev/tenancy/internal/cli/cmdutil"
 	"github.com/tenancy-dev/tenancy/internal/passwords"
 )
 
-// UserPasswdOptions are the flags of `tenancy user passwd`.
-type UserPasswdOptions struct {
+// PasswdOptions are the flags of `tenancy user passwd`.
+type PasswdOptions struct {
 	streams genericiooptions.IOStreams
-	kube    *genericclioptions.ConfigFlags
+	admin   *userAdmin
+	self    string
 
 	Name          string
 	PasswordStdin bool
 }
 
-func newUserPasswdCommand(streams genericiooptions.IOStreams) *cobra.Command {
-	o := &UserPasswdOptions{streams: streams}
+func newPasswdCommand(f *cmdutil.Factory) *cobra.Command {
+	o := &PasswdOptions{}
 	cmd := &cobra.Command{
 		Use:   "passwd NAME",
 		Short: "Set a user's password for the web UI and REST API (generated, or read from stdin)",
@@ -39,21 +40,26 @@ password. Passwords have at least 12 characters and are not the user's name.
 
 Only an argon2id hash is stored, in the Secret password-NAME in
 tenancy-system. Every session of the user ends; API tokens stay.`,
-		Example: userExamples(`  tenancy user passwd alex
+		Example: (`  tenancy user passwd alex
   printf '%s\n' "$NEW_PASSWORD" | tenancy user passwd alex --password-stdin`),
-		Args: userNameArg("passwd"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Name = args[0]
-			if err := validateUserName(o.Name); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		Args:              cmdutil.ExactName("user name", "alex"),
+		ValidArgsFunction: cmdutil.CompleteUsers(f),
+		RunE:              cmdutil.RunE(f, o),
 	}
-	o.kube = userKubeFlags(cmd)
 	cmd.Flags().BoolVar(&o.PasswordStdin, "password-stdin", false, "read the password from the first line of standard input instead of generating one")
 	return cmd
 }
+
+// Complete takes the name and the admin's clients.
+func (o *PasswdOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, args []string) error {
+	o.streams, o.self, o.Name = f.Streams, f.Self, args[0]
+	var err error
+	o.admin, err = userConnect(f)
+	return err
+}
+
+// Validate checks the name.
+func (o *PasswdOptions) Validate() error { return validateUserName(o.Name) }
 
 // readPasswordLine is the first line of r, without its line ending.
 func readPasswordLine(r io.Reader) (string, error) {
@@ -69,7 +75,7 @@ func readPasswordLine(r io.Reader) (string, error) {
 }
 
 // Run sets the password.
-func (o *UserPasswdOptions) Run(ctx context.Context) error {
+func (o *PasswdOptions) Run(ctx context.Context) error {
 	pw, generated := "", false
 	if o.PasswordStdin {
 		var err error
@@ -82,18 +88,15 @@ func (o *UserPasswdOptions) Run(ctx context.Context) error {
 	} else {
 		pw, generated = passwords.Generate(), true
 	}
-	a, err := userConnect(o.kube)
-	if err != nil {
-		return err
-	}
+	a := o.admin
 	u := &tenancyv1.User{}
 	if err := a.c.Get(ctx, client.ObjectKey{Name: o.Name}, u); err != nil {
 		if apierrors.IsNotFound(err) {
-			return fmt.Errorf("user %s does not exist ('tenancy user add %s' creates it)", o.Name, o.Name)
+			return fmt.Errorf("user %s does not exist ('%s user add %s' creates it)", o.Name, o.self, o.Name)
 		}
-		return fmt.Errorf("read User %s: %w", o.Name, userAPIError(err))
+		return fmt.Errorf("read User %s: %w", o.Name, err)
 	}
-	if err := userSetPassword(ctx, a.c, u, pw); err != nil {
+	if err := SetPassword(ctx, a.c, u, pw); err != nil {
 		return err
 	}
 	if generated {
@@ -104,8 +107,8 @@ func (o *UserPasswdOptions) Run(ctx context.Context) error {
 	return nil
 }
 
-// userSetPassword stores pw as u's password and points u at it.
-func userSetPassword(ctx context.Context, c client.Client, u *tenancyv1.User, pw string) error {
+// SetPassword stores pw as u's password and points u at it.
+func SetPassword(ctx context.Context, c client.Client, u *tenancyv1.User, pw string) error {
 	if err := passwords.EnsureNamespace(ctx, c); err != nil {
 		return err
 	}
