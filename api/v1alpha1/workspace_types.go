@@ -357,6 +357,30 @@ type WorkspaceClassSpec struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=256
 	WorkspaceNamePattern string `json:"workspaceNamePattern,omitempty"`
+
+	// Jobs are the defaults of Tenancy jobs (tenancy job submit, the REST
+	// API, the Flux protocol, the web UI) in the class's workspaces.
+	// +optional
+	Jobs *JobDefaults `json:"jobs,omitempty"`
+}
+
+// JobDefaults are a class's defaults for the jobs submitted in its
+// workspaces.
+type JobDefaults struct {
+	// Image of a job that names none; busybox when unset. (Local process
+	// nodes run the command as it is, whatever the image.)
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	// +kubebuilder:validation:XValidation:rule="self.trim() == self && self != ''",message="image must be an image reference without surrounding spaces, e.g. python:3.12"
+	Image string `json:"image,omitempty"`
+
+	// TTLSecondsAfterFinished deletes a job, with its pods and their logs,
+	// this long after it finished: succeeded, failed or cancelled. Jobs
+	// are kept until deleted when unset.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=31536000
+	TTLSecondsAfterFinished *int32 `json:"ttlSecondsAfterFinished,omitempty"`
 }
 
 // DefaultMaxWorkspacesPerOwner applies where a class sets no

@@ -1,14 +1,47 @@
 // Package jobs is what every door to Tenancy's jobs shares — the CLI, the
-// REST API, the Flux protocol and the web UI: a submission becomes a
-// batch/v1 Job (Build), a Job and its pods become a state (StateOf), and a
-// submission that can never fit the workspace's quota is refused up front
-// (CheckFits). It knows Kubernetes and Tenancy's labels, and makes no
-// request itself: callers create the Job as the user, so RBAC and quota
-// decide.
+// REST API, the Flux protocol and the web UI.
+//
+// The pure part makes no request: a submission becomes a batch/v1 Job
+// (Build), a Job and its pods become a state (StateOf), a submission that
+// can never fit the workspace's quota is refused up front (CheckFits), and
+// a task's output is also written to the workspace volume (WriteOutputTo).
+//
+//	func (s Submission) Validate() error                          // *FieldError
+//	func Build(ns, submitter string, s Submission) *batchv1.Job
+//	func CheckFits(s Submission, hard corev1.ResourceList) error  // *NeverFitsError
+//	func StateOf(job *batchv1.Job, pods []corev1.Pod) Status
+//	func WriteOutputTo(job *batchv1.Job, volumePath string)
+//	func QueuedReasonOf(failedCreateMessage string) string
+//	func SubmitterOf(username string) string
+//
+// The operations act as the caller through a Client, whose clients must
+// carry the caller's identity (impersonation in the server, the user's own
+// kubeconfig in the CLI), so RBAC, quota and the tenancy-job-submitter
+// admission policy decide everything:
+//
+//	c := &jobs.Client{Kube: asUser, Clientset: asUserCS, Defaults: optional}
+//	c.Submit(ctx, ns, submitter string, s Submission, dryRun bool) (*Summary, error)
+//	c.List(ctx, ns string, f Filter{State, SubmittedBy}) ([]Summary, error)  // newest first
+//	c.Get(ctx, ns, name string) (*Detail, error)                     // Summary + TaskStatus
+//	c.Cancel(ctx, ns, name, by string) (*Summary, error)              // ErrFinished if it ended
+//	c.Delete(ctx, ns, name string) error
+//	c.Logs(ctx, ns, name string, o LogOptions{Task, Follow, Tail, Prefix}, w io.Writer) error
+//	c.Quota(ctx, ns string) (hard, used corev1.ResourceList, err error)
+//	jobs.WorkspaceDefaults(ctx, r client.Reader, ns string) (Defaults, error)
+//
+// Errors: *FieldError (bad input: 400), *NeverFitsError (can never fit the
+// quota: names the resource and figures), *NotFoundError (no such
+// Tenancy job), ErrFinished (cancel of an ended job: 409), and Kubernetes'
+// own API errors (Forbidden, NotFound, …) wrapped with %w, for
+// apierrors.IsForbidden and friends.
+//
+// A namespace is a workspace's (the workspace's name); Tenancy jobs are
+// the Jobs labelled app.kubernetes.io/managed-by: tenancy. Cancel marks
+// the Job cancelled and gives it an active deadline of one second, so the
+// Job controller stops its pods and the Job ends (its TTL then counts).
 package jobs
 
 import (
-	"errors"
 	"fmt"
 	"maps"
 	"regexp"
@@ -27,12 +60,31 @@ import (
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
 )
 
+// SubmitterOf is who submits a job for the API server's username: the
+// User a Tenancy token ServiceAccount (tenancy-system/user-NAME) stands
+// for, or the username itself; the policy tenancy-job-submitter insists
+// on exactly this.
+func SubmitterOf(username string) string {
+	if name, ok := strings.CutPrefix(username, tokenUserPrefix); ok && name != "" {
+		return name
+	}
+	return username
+}
+
+const tokenUserPrefix = "system:serviceaccount:tenancy-system:user-"
+
 // Labels and annotations of a Tenancy job.
 const (
 	// AnnotationSubmittedBy names who submitted the job.
 	AnnotationSubmittedBy = tenancyv1.AnnotationSubmittedBy
-	// AnnotationCancelled marks a job cancelled (and suspended).
-	AnnotationCancelled = "tenancy.dev/cancelled"
+	// AnnotationCancelled marks a job cancelled; AnnotationCancelledBy
+	// and AnnotationCancelledAt say by whom and when.
+	AnnotationCancelled   = "tenancy.dev/cancelled"
+	AnnotationCancelledBy = "tenancy.dev/cancelled-by"
+	AnnotationCancelledAt = "tenancy.dev/cancelled-at"
+	// AnnotationOutput is the directory on the workspace volume where each
+	// task's output is also written: <dir>/<job>/task-<index>.log.
+	AnnotationOutput = "tenancy.dev/output"
 	// GPUResource is what a submission's GPUs ask for.
 	GPUResource corev1.ResourceName = "nvidia.com/gpu"
 	// DefaultImage runs where the submission and its class name none.
@@ -195,9 +247,9 @@ func Build(ns, submitter string, s Submission) *batchv1.Job {
 }
 
 // CheckFits refuses a submission that can never fit hard (the workspace's
-// ResourceQuota), naming the resource and the figures: each task's
-// requests times the tasks that run at once. One that fits but not now
-// waits as Queued.
+// ResourceQuota) with a *NeverFitsError naming each resource and the
+// figures: each task's requests times the tasks that run at once. One
+// that fits but not now waits as Queued.
 func CheckFits(s Submission, hard corev1.ResourceList) error {
 	tasks := int64(max(s.Tasks, 1))
 	need := map[corev1.ResourceName]resource.Quantity{}
@@ -210,26 +262,28 @@ func CheckFits(s Submission, hard corev1.ResourceList) error {
 	if s.Resources.GPU > 0 {
 		need["requests."+GPUResource] = *resource.NewQuantity(s.Resources.GPU, resource.DecimalSI)
 	}
-	var errs []error
+	var short []Shortfall
 	for _, name := range slices.Sorted(maps.Keys(need)) {
+		per := need[name]
 		limit, ok := hard[name]
 		if !ok {
 			if name == "requests."+GPUResource {
-				if _, anyGPU := hard[GPUResource]; !anyGPU {
-					errs = append(errs, fmt.Errorf("%s: the workspace has no GPU quota; ask for 0 GPUs or a workspace with some", name))
+				if _, anyGPU := hard[GPUResource]; !anyGPU && hard != nil {
+					short = append(short, Shortfall{Resource: name, Tasks: tasks, PerTask: per, NoQuota: true})
 				}
 			}
 			continue
 		}
-		per := need[name]
 		total := per.DeepCopy()
 		total.Mul(tasks)
 		if total.Cmp(limit) > 0 {
-			errs = append(errs, fmt.Errorf("%s: %d task(s) × %s = %s is more than the workspace's quota of %s, so it can never run; ask for less",
-				name, tasks, per.String(), total.String(), limit.String()))
+			short = append(short, Shortfall{Resource: name, Tasks: tasks, PerTask: per, Need: total, Hard: limit})
 		}
 	}
-	return errors.Join(errs...)
+	if len(short) == 0 {
+		return nil
+	}
+	return &NeverFitsError{Shortfalls: short}
 }
 
 // State is a job's state as every door shows it.
@@ -276,7 +330,7 @@ func StateOf(job *batchv1.Job, pods []corev1.Pod) Status {
 	switch {
 	case job.Annotations[AnnotationCancelled] == "true":
 		st.State, st.Reason = Cancelled, "cancelled"
-		if by := job.Annotations[AnnotationCancelled+"-by"]; by != "" {
+		if by := job.Annotations[AnnotationCancelledBy]; by != "" {
 			st.Reason = "cancelled by " + by
 		}
 	case cond(batchv1.JobComplete) != nil:
@@ -294,7 +348,9 @@ func StateOf(job *batchv1.Job, pods []corev1.Pod) Status {
 				break
 			}
 		}
-	case job.Status.Active > 0 && anyTask(st.Tasks, Running):
+	case job.Status.Active > 0 && (anyTask(st.Tasks, Running) || len(pods) == 0 && ptr.Deref(job.Status.Ready, 0) > 0):
+		// (Without the pods, as for one who may not list them, ready
+		// pods say it runs.)
 		st.State = Running
 	default:
 		st.State, st.Reason = Queued, queuedReason(job, pods)

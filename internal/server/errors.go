@@ -20,6 +20,7 @@ const (
 	CodeForbidden        = "forbidden"
 	CodeNotFound         = "not_found"
 	CodeConflict         = "conflict"
+	CodeExceedsQuota     = "exceeds_quota"
 	CodeTooLarge         = "too_large"
 	CodeUnsupportedMedia = "unsupported_media_type"
 	CodeRateLimited      = "rate_limited"
@@ -34,6 +35,7 @@ var statusOf = map[string]int{
 	CodeForbidden:        http.StatusForbidden,
 	CodeNotFound:         http.StatusNotFound,
 	CodeConflict:         http.StatusConflict,
+	CodeExceedsQuota:     http.StatusUnprocessableEntity,
 	CodeTooLarge:         http.StatusRequestEntityTooLarge,
 	CodeUnsupportedMedia: http.StatusUnsupportedMediaType,
 	CodeRateLimited:      http.StatusTooManyRequests,

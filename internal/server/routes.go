@@ -36,6 +36,15 @@ var apiRoutes = []struct {
 	{"PUT /api/v1/workspaces/{ws}/contributors/{kind}/{name}", func(s *server) handler { return s.apiPutContributor }, false},
 	{"DELETE /api/v1/workspaces/{ws}/contributors/{kind}/{name}", func(s *server) handler { return s.apiDeleteContributor }, false},
 
+	// Jobs: Kubernetes Jobs in the workspace's namespace, made and read as
+	// the caller (internal/jobs).
+	{"GET /api/v1/workspaces/{ws}/jobs", func(s *server) handler { return s.apiListJobs }, false},
+	{"POST /api/v1/workspaces/{ws}/jobs", func(s *server) handler { return s.apiSubmitJob }, false},
+	{"GET /api/v1/workspaces/{ws}/jobs/{name}", func(s *server) handler { return s.apiGetJob }, false},
+	{"DELETE /api/v1/workspaces/{ws}/jobs/{name}", func(s *server) handler { return s.apiDeleteJob }, false},
+	{"GET /api/v1/workspaces/{ws}/jobs/{name}/logs", func(s *server) handler { return s.apiJobLogs }, false},
+	{"POST /api/v1/workspaces/{ws}/jobs/{name}/cancel", func(s *server) handler { return s.apiCancelJob }, false},
+
 	// Admin: allowed exactly when RBAC lets the caller manage users.tenancy.dev.
 	{"GET /api/v1/users", func(s *server) handler { return s.apiListUsers }, false},
 	{"POST /api/v1/users", func(s *server) handler { return s.apiCreateUser }, false},

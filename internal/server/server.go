@@ -109,6 +109,9 @@ type Deps struct {
 	Cache client.Reader
 	// Ready says the caches have synced.
 	Ready func() bool
+	// AsUserCS calls Kubernetes as the principal too, as a typed client:
+	// pod logs of jobs.
+	AsUserCS kubernetes.Interface
 	// OwnCS is the server's identity as a typed client, for TokenRequests
 	// of users' token ServiceAccounts (kubeconfig downloads).
 	OwnCS kubernetes.Interface
@@ -198,12 +201,16 @@ func Setup(ctx context.Context, cfg *rest.Config, o Options, log logr.Logger) (*
 	if err != nil {
 		return nil, err
 	}
+	asUserCS, err := kubernetes.NewForConfigAndClient(cfg, userHTTP)
+	if err != nil {
+		return nil, err
+	}
 	cluster, err := credentials.ClusterOf("tenancy", cfg)
 	if err != nil {
 		return nil, err
 	}
 	d := &Deps{
-		Options: o, AsUser: asUser, Own: own, Cache: c, Log: log, Now: time.Now, OwnCS: ownCS, Cluster: cluster,
+		Options: o, AsUser: asUser, Own: own, Cache: c, Log: log, Now: time.Now, OwnCS: ownCS, AsUserCS: asUserCS, Cluster: cluster,
 		Ready: func() bool {
 			select {
 			case <-ready:
