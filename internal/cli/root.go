@@ -17,6 +17,7 @@ import (
 
 	"github.com/tenancy-dev/tenancy/internal/cli/cmdutil"
 	"github.com/tenancy-dev/tenancy/internal/cli/grant"
+	"github.com/tenancy-dev/tenancy/internal/cli/job"
 	"github.com/tenancy-dev/tenancy/internal/cli/user"
 	"github.com/tenancy-dev/tenancy/internal/cli/workspace"
 )
@@ -77,6 +78,7 @@ func NewRootCommandWith(f *cmdutil.Factory) *cobra.Command {
 		user.NewCommand(f),
 		workspace.NewCommand(f),
 		grant.NewCommand(f),
+		job.NewCommand(f),
 		newDevCommand(streams),
 		newCompletionCommand(streams),
 	)

@@ -74,7 +74,7 @@ func TestWorkspaceCLI(t *testing.T) {
 		`error: --contributor "bob": want kind:name=role, e.g. user:bob=edit`)
 	fails(t, tenancy(t, "jane", "workspace", "create", "jane-x", "--class", "nope"),
 		`error: WorkspaceClass "nope" does not exist; classes: gpu, standard (default)`)
-	fails(t, tenancy(t, "jane", "workspace", "create", "jane-x", "-o", "table"), "error: unable to match a printer suitable for the output format")
+	fails(t, tenancy(t, "jane", "workspace", "create", "jane-x", "-o", "table"), `error: -o "table" is not an output format: use json, yaml`)
 
 	// Refused by the policy, shown as the server said it.
 	stderr := fails(t, tenancy(t, "jane", "workspace", "create", "jane-gpu", "--class", "gpu"),
