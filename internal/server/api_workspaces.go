@@ -3,7 +3,7 @@ package server
 import (
 	"context"
 	"net/http"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -188,7 +188,7 @@ func (s *server) listWorkspaces(ctx context.Context, all bool) ([]workspaceItem,
 		seen[ws.Name] = true
 		items = append(items, itemOf(ws, role))
 	}
-	sort.Slice(items, func(i, j int) bool { return items[i].Name < items[j].Name })
+	slices.SortFunc(items, func(a, b workspaceItem) int { return strings.Compare(a.Name, b.Name) })
 	return items, nil
 }
 

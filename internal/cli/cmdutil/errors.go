@@ -40,8 +40,7 @@ func Translate(err error, self string) error {
 	if err == nil {
 		return nil
 	}
-	var h *hinted
-	if errors.As(err, &h) {
+	if _, ok := errors.AsType[*hinted](err); ok {
 		return err // already says what to do
 	}
 	switch {
@@ -69,8 +68,8 @@ func forbiddenHint(msg, self string) string {
 		user = "serviceaccount:" + strings.Replace(sa, ":", "/", 1)
 	}
 	flag := "--user " + user
-	if strings.HasPrefix(user, "serviceaccount:") {
-		flag = "--serviceaccount " + strings.TrimPrefix(user, "serviceaccount:")
+	if after, ok := strings.CutPrefix(user, "serviceaccount:"); ok {
+		flag = "--serviceaccount " + after
 	}
 	switch {
 	case group == "tenancy.dev" && resource == "workspaces" && ns == "":

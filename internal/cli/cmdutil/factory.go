@@ -79,7 +79,25 @@ func (f *Factory) Namespace() (ns string, explicit bool, err error) {
 	if f.Flags.Namespace != nil && *f.Flags.Namespace != "" {
 		return *f.Flags.Namespace, true, nil
 	}
-	return f.Flags.ToRawKubeConfigLoader().Namespace()
+	loader := f.Flags.ToRawKubeConfigLoader()
+	ns, _, err = loader.Namespace()
+	if err != nil {
+		return "", false, err
+	}
+	// clientcmd calls only an override explicit; a context that names its
+	// namespace is as good.
+	raw, err := loader.RawConfig()
+	if err != nil {
+		return "", false, err
+	}
+	name := raw.CurrentContext
+	if f.Flags.Context != nil && *f.Flags.Context != "" {
+		name = *f.Flags.Context
+	}
+	if c, ok := raw.Contexts[name]; ok && c.Namespace != "" {
+		return c.Namespace, true, nil
+	}
+	return ns, false, nil
 }
 
 // WhoAmI asks the API server who the client is (a SelfSubjectReview, which

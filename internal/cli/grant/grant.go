@@ -139,10 +139,8 @@ func (o *Options) Validate() error {
 	if o.AllClasses && len(o.Classes) > 0 {
 		return errors.New("--class and --all-classes are exclusive: name classes, or allow all of them")
 	}
-	for _, c := range o.Classes {
-		if c == "" {
-			return errors.New("--class: the class name is empty")
-		}
+	if slices.Contains(o.Classes, "") {
+		return errors.New("--class: the class name is empty")
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -59,12 +60,8 @@ func setUserWorkspaceSpec(s *tenancyv1.WorkspaceSpec, owner, class string, cfg *
 // userMergeLabels returns labels with add set over them.
 func userMergeLabels(labels, add map[string]string) map[string]string {
 	out := make(map[string]string, len(labels)+len(add))
-	for k, v := range labels {
-		out[k] = v
-	}
-	for k, v := range add {
-		out[k] = v
-	}
+	maps.Copy(out, labels)
+	maps.Copy(out, add)
 	return out
 }
 

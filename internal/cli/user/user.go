@@ -133,10 +133,8 @@ func validateUserWorkspaceName(name string) error {
 	if errs := validation.IsDNS1123Label(name); len(errs) > 0 {
 		return fmt.Errorf("--namespace %q is not a valid namespace name: use at most 63 lowercase letters, digits or '-', starting and ending with a letter or digit", name)
 	}
-	for _, r := range userReservedNamespaces {
-		if name == r {
-			return fmt.Errorf("--namespace %q is reserved for the system: choose another workspace name", name)
-		}
+	if slices.Contains(userReservedNamespaces, name) {
+		return fmt.Errorf("--namespace %q is reserved for the system: choose another workspace name", name)
 	}
 	if strings.HasPrefix(name, "kube-") || strings.HasPrefix(name, "openshift-") {
 		return fmt.Errorf("--namespace %q is reserved for the system (kube-* and openshift-*): choose another workspace name", name)
@@ -168,8 +166,8 @@ type userIdentity struct {
 }
 
 func (id userIdentity) String() string {
-	if strings.HasPrefix(id.user, "system:serviceaccount:") {
-		return "ServiceAccount " + strings.TrimPrefix(id.user, "system:serviceaccount:")
+	if after, ok := strings.CutPrefix(id.user, "system:serviceaccount:"); ok {
+		return "ServiceAccount " + after
 	}
 	return "User " + id.user
 }
@@ -301,8 +299,8 @@ func (r *userRollback) run(ctx context.Context, out io.Writer) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	var errs []error
-	for i := len(r.steps) - 1; i >= 0; i-- {
-		s := r.steps[i]
+	for _, s := range slices.Backward(r.steps) {
+
 		if err := s.undo(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("roll back (%s): %w", s.what, err))
 			continue

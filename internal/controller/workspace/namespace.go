@@ -2,6 +2,7 @@ package workspace
 
 import (
 	"encoding/json"
+	"maps"
 	"strings"
 
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
@@ -21,12 +22,8 @@ const (
 // Tenancy's labels, the pod-security level and the node pool.
 func desiredNamespace(e effective, m objectMeta) *corev1ac.NamespaceApplyConfiguration {
 	labels := map[string]string{}
-	for k, v := range e.NamespaceLabels {
-		labels[k] = v
-	}
-	for k, v := range m.labels() {
-		labels[k] = v
-	}
+	maps.Copy(labels, e.NamespaceLabels)
+	maps.Copy(labels, m.labels())
 	labels[labelPodSecurityEnforce] = string(e.PodSecurity)
 	if e.Storage != nil {
 		labels[tenancyv1.LabelWorkspaceVolume] = "true"

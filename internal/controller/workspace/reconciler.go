@@ -156,8 +156,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 	st := newStatus(ws)
 	class, err := r.class(ctx, ws)
 	if err != nil {
-		var missing classNotFoundError
-		if !errors.As(err, &missing) {
+		if _, ok := errors.AsType[classNotFoundError](err); !ok {
 			return ctrl.Result{}, err
 		}
 		st.blocked(tenancyv1.ReasonClassNotFound, err.Error())
