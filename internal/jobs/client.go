@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -459,6 +460,16 @@ func (c *Client) Get(ctx context.Context, ns, name string) (*Detail, error) {
 // second: the Job controller stops its pods and marks it Failed
 // (DeadlineExceeded), so the Job is finished and its TTL counts.
 func (c *Client) Cancel(ctx context.Context, ns, name, by string) (*Summary, error) {
+	for attempt := 0; ; attempt++ {
+		sum, err := c.cancel(ctx, ns, name, by)
+		// A conflict: the Job changed (perhaps it finished); look again.
+		if !apierrors.IsConflict(err) || attempt == 4 {
+			return sum, err
+		}
+	}
+}
+
+func (c *Client) cancel(ctx context.Context, ns, name, by string) (*Summary, error) {
 	job, err := c.job(ctx, ns, name)
 	if err != nil {
 		return nil, err
@@ -483,9 +494,6 @@ func (c *Client) Cancel(ctx context.Context, ns, name, by string) (*Summary, err
 		job.Spec.Suspend = ptr.To(false) // a suspended job has no deadline running
 	}
 	if err := c.Kube.Patch(ctx, job, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
-		if apierrors.IsConflict(err) { // it changed (perhaps finished): look again
-			return c.Cancel(ctx, ns, name, by)
-		}
 		return nil, fmt.Errorf("cancel job %s/%s: %w", ns, name, err)
 	}
 	sum := summaryOf(job, StateOf(job, nil))
@@ -560,4 +568,16 @@ func commandOf(c corev1.Container) []string {
 		return cmd[4:]
 	}
 	return cmd
+}
+
+// Submitter is who the API server says the caller of cs is, as Submit's
+// submitter must name them (SubmitterOf their username): for the CLI,
+// whose kubeconfig may hold a certificate, a token or an OIDC login. It
+// asks with a SelfSubjectReview, which everybody may make.
+func Submitter(ctx context.Context, cs kubernetes.Interface) (string, error) {
+	r, err := cs.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+	if err != nil {
+		return "", fmt.Errorf("ask the API server who you are: %w", err)
+	}
+	return SubmitterOf(r.Status.UserInfo.Username), nil
 }

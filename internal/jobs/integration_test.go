@@ -12,12 +12,14 @@ import (
 	"testing"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -305,6 +307,34 @@ func TestJobs(t *testing.T) {
 		var nf *jobs.NotFoundError
 		if _, err := alex.Get(ctx, ns, "multi"); !errors.As(err, &nf) {
 			t.Errorf("get a deleted job: %v", err)
+		}
+	})
+
+	t.Run("the submitter is who the API server says", func(t *testing.T) {
+		who, err := jobs.Submitter(ctx, alex.Clientset)
+		if err != nil || who != "alex" {
+			t.Fatalf("Submitter() = %q, %v", who, err)
+		}
+		// A Tenancy token user: the ServiceAccount tenancy-system/user-sam
+		// submits as sam.
+		if err := env.Admin.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "tenancy-system"}}); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
+		if err := env.Admin.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "tenancy-system", Name: "user-sam"}}); err != nil {
+			t.Fatal(err)
+		}
+		tr, err := env.AdminCS.CoreV1().ServiceAccounts("tenancy-system").CreateToken(ctx, "user-sam", &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](600)}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := rest.AnonymousClientConfig(env.Cluster.Config())
+		cfg.BearerToken = tr.Status.Token
+		cs, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if who, err := jobs.Submitter(ctx, cs); err != nil || who != "sam" {
+			t.Errorf("Submitter() for a token ServiceAccount = %q, %v", who, err)
 		}
 	})
 

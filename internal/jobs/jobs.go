@@ -28,6 +28,7 @@
 //	c.Logs(ctx, ns, name string, o LogOptions{Task, Follow, Tail, Prefix}, w io.Writer) error
 //	c.Quota(ctx, ns string) (hard, used corev1.ResourceList, err error)
 //	jobs.WorkspaceDefaults(ctx, r client.Reader, ns string) (Defaults, error)
+//	jobs.Submitter(ctx, cs kubernetes.Interface) (string, error)    // who the caller is (CLI)
 //
 // Errors: *FieldError (bad input: 400), *NeverFitsError (can never fit the
 // quota: names the resource and figures), *NotFoundError (no such
@@ -333,6 +334,11 @@ func StateOf(job *batchv1.Job, pods []corev1.Pod) Status {
 		if by := job.Annotations[AnnotationCancelledBy]; by != "" {
 			st.Reason = "cancelled by " + by
 		}
+		for i, t := range st.Tasks {
+			if t.State == Queued || t.State == Running {
+				st.Tasks[i].State = Cancelled
+			}
+		}
 	case cond(batchv1.JobComplete) != nil:
 		st.State = Succeeded
 	case cond(batchv1.JobFailed) != nil:
@@ -374,7 +380,7 @@ func queuedReason(job *batchv1.Job, pods []corev1.Pod) string {
 		}
 	}
 	if len(pods) == 0 && job.Status.Active == 0 {
-		return "waiting for its pods to be created (the quota may be used up)"
+		return "waiting for its pods to be created"
 	}
 	return "starting"
 }

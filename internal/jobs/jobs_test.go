@@ -153,7 +153,7 @@ func TestStateOf(t *testing.T) {
 			return j
 		}(), want: Cancelled, wantReason: "cancelled"},
 		"running": {job: func() *batchv1.Job { j := job(1); j.Status.Active = 1; return j }(), pods: []corev1.Pod{pod("a", "", corev1.PodRunning, nil)}, want: Running},
-		"no pods": {job: job(1), want: Queued, wantReason: "waiting for its pods to be created (the quota may be used up)"},
+		"no pods": {job: job(1), want: Queued, wantReason: "waiting for its pods to be created"},
 		"unschedulable": {
 			job: func() *batchv1.Job { j := job(1); j.Status.Active = 1; return j }(),
 			pods: []corev1.Pod{{Status: corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{{

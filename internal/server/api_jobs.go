@@ -10,6 +10,7 @@ import (
 	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/tenancy-dev/tenancy/internal/jobs"
@@ -28,11 +29,17 @@ func (s *server) jobsClient() *jobs.Client {
 	}
 }
 
-// jobsNamespace is the namespace of workspace ws, read as the caller: a
-// 403 or 404 for whoever may not see the workspace, so nobody learns of
-// jobs in a workspace that is not theirs.
+// jobsNamespace is the namespace of workspace ws, read as the caller. One
+// who may not read the Workspace may still have rights on jobs in its
+// namespace (the Arena guide's bob lists jobs everywhere): then the
+// namespace is the workspace's name, as Tenancy makes it, and RBAC on the
+// jobs decides (403 for everybody else). A workspace that does not
+// exist is a 404.
 func (s *server) jobsNamespace(ctx context.Context, ws string) (string, error) {
 	w, err := s.getWorkspace(ctx, ws)
+	if apierrors.IsForbidden(err) {
+		return ws, nil
+	}
 	if err != nil {
 		return "", err
 	}

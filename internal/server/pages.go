@@ -84,6 +84,8 @@ type pageData struct {
 	Tokens     []tokenInfo
 	Users      []userItem
 	Status     int
+	// Jobs are the jobs pages' data (pages_jobs.go).
+	Jobs *jobsPage
 }
 
 type classOption struct {

@@ -118,6 +118,13 @@ func (s *server) routes() http.Handler {
 	mux.Handle("POST /workspaces/{ws}/share", s.page(s.formShare))
 	mux.Handle("POST /workspaces/{ws}/unshare", s.page(s.formUnshare))
 	mux.Handle("POST /workspaces/{ws}/delete", s.page(s.formDeleteWorkspace))
+	mux.Handle("GET /workspaces/{ws}/jobs", s.page(s.pageJobs))
+	mux.Handle("GET /workspaces/{ws}/jobs/new", s.page(s.pageNewJob))
+	mux.Handle("POST /workspaces/{ws}/jobs/new", s.page(s.formNewJob))
+	mux.Handle("GET /workspaces/{ws}/jobs/{name}", s.page(s.pageJob))
+	mux.Handle("GET /workspaces/{ws}/jobs/{name}/output", s.page(s.pageJobOutput))
+	mux.Handle("POST /workspaces/{ws}/jobs/{name}/cancel", s.page(s.formCancelJob))
+	mux.Handle("POST /workspaces/{ws}/jobs/{name}/delete", s.page(s.formDeleteJob))
 	mux.Handle("GET /account", s.page(s.pageAccount))
 	mux.Handle("POST /account/tokens", s.page(s.formCreateToken))
 	mux.Handle("POST /account/tokens/{id}/revoke", s.page(s.formRevokeToken))
@@ -151,7 +158,7 @@ func (s *server) readyz(w http.ResponseWriter, _ *http.Request) {
 func securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "same-origin")
