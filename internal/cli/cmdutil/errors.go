@@ -55,6 +55,10 @@ func Translate(err error, self string) error {
 	return err
 }
 
+// tokenAccountPrefix is namespace:name-prefix of the ServiceAccounts of
+// Tenancy Users' token credentials (tenancy-system/user-NAME).
+const tokenAccountPrefix = "tenancy-system:user-"
+
 func forbiddenHint(msg, self string) string {
 	if strings.Contains(msg, "ValidatingAdmissionPolicy") {
 		return "" // a policy's own message says why
@@ -64,12 +68,14 @@ func forbiddenHint(msg, self string) string {
 		return ""
 	}
 	user, verb, resource, group, ns := m[1], m[2], m[3], m[4], m[5]
-	if sa, ok := strings.CutPrefix(user, "system:serviceaccount:"); ok {
-		user = "serviceaccount:" + strings.Replace(sa, ":", "/", 1)
-	}
 	flag := "--user " + user
-	if after, ok := strings.CutPrefix(user, "serviceaccount:"); ok {
-		flag = "--serviceaccount " + after
+	if sa, ok := strings.CutPrefix(user, "system:serviceaccount:"); ok {
+		flag = "--serviceaccount " + strings.Replace(sa, ":", "/", 1)
+		// A Tenancy User's token ServiceAccount is bound wherever the
+		// User is: share with the User.
+		if name, ok := strings.CutPrefix(sa, tokenAccountPrefix); ok && name != "" {
+			flag = "--user " + name
+		}
 	}
 	switch {
 	case group == "tenancy.dev" && resource == "workspaces" && ns == "":

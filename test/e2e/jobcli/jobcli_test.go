@@ -158,7 +158,7 @@ func TestJobCLI(t *testing.T) {
 		}
 	}
 	fails(t, tenancy(t, dir, tom, "job", "list", "-n", "alex-ws"),
-		"its owner or a Tenancy admin can allow it: tenancy workspace share alex-ws --serviceaccount tenancy-system/user-tom --role view")
+		"its owner or a Tenancy admin can allow it: tenancy workspace share alex-ws --user tom --role view")
 	fails(t, tenancy(t, dir, tom, "job", "list", "-A"), "at the cluster scope")
 	if out := tenancy(t, dir, tom, "job", "list"); out.code != 0 || !strings.Contains(out.stderr, "No jobs found in workspace tom-ws") {
 		t.Errorf("tom's own workspace has no jobs:\n%s", out)
