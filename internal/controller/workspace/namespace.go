@@ -5,6 +5,7 @@ import (
 	"maps"
 	"strings"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
@@ -53,6 +54,5 @@ func desiredNamespace(e effective, m objectMeta) *corev1ac.NamespaceApplyConfigu
 // isOurs says whether an existing namespace was made by Tenancy for this
 // workspace; any other namespace of that name is never touched.
 func isOurs(labels map[string]string, workspace string) bool {
-	return labels[tenancyv1.LabelManagedBy] == tenancyv1.ManagedByValue &&
-		labels[tenancyv1.LabelWorkspace] == workspace
+	return tenancyv1.IsManagedFor(&metav1.ObjectMeta{Labels: labels}, workspace)
 }
