@@ -2,6 +2,7 @@ package user
 
 import (
 	"bytes"
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
+	"github.com/tenancy-dev/tenancy/internal/cli/clitest"
 	"github.com/tenancy-dev/tenancy/internal/scheme"
 	"github.com/tenancy-dev/tenancy/internal/userconfig"
 )
@@ -195,5 +197,48 @@ func TestReadPasswordLine(t *testing.T) {
 	}
 	if _, err := readPasswordLine(strings.NewReader("\nx")); err == nil {
 		t.Error("an empty first line is accepted")
+	}
+}
+
+// run runs `tenancy user ARGS…` against the fake cluster.
+func run(e *clitest.Env, args ...string) error {
+	cmd := NewCommand(e.Factory)
+	cmd.SetArgs(args)
+	return cmd.ExecuteContext(context.Background())
+}
+
+func TestListCommand(t *testing.T) {
+	alex := desiredUser("alex", []string{"ml"})
+	alex.CreationTimestamp = metav1.NewTime(clitest.Now.Add(-time.Hour))
+	ws := desiredUserWorkspace("workplace1", "alex", "", &userconfig.Config{})
+	e := clitest.New("admin", nil, alex, ws)
+	if err := run(e, "list"); err != nil {
+		t.Fatal(err)
+	}
+	want := "NAME   GROUPS   WORKSPACES   CREDENTIAL   EXPIRES\nalex   ml       workplace1   <none>       <none>\n"
+	if diff := cmp.Diff(want, e.Out.String()); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	e.Out.Reset()
+	if err := run(e, "list", "-o", "name"); err != nil || e.Out.String() != "user.tenancy.dev/alex\n" {
+		t.Errorf("-o name: %q %v", e.Out.String(), err)
+	}
+}
+
+// -o is the print format: someone who types -o FILE is told the flag.
+func TestOutputFileHint(t *testing.T) {
+	for _, args := range [][]string{
+		{"kubeconfig", "alex", "--output", "alex.kubeconfig"},
+		{"add", "alex", "-o", "alex.kubeconfig"},
+	} {
+		e := clitest.New("admin", nil)
+		err := run(e, args...)
+		want := "-o/--output is the print format (json, yaml"
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.HasSuffix(err.Error(), "to write the file alex.kubeconfig, use --kubeconfig-out alex.kubeconfig") {
+			t.Errorf("%v: %v", args, err)
+		}
+		if e.Calls > 0 {
+			t.Errorf("%v: %d requests before refusing", args, e.Calls)
+		}
 	}
 }
