@@ -13,7 +13,6 @@ import (
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
 	"github.com/tenancy-dev/tenancy/internal/cli/clitest"
 	"github.com/tenancy-dev/tenancy/internal/install"
-
 	"github.com/tenancy-dev/tenancy/internal/testutil"
 )
 
