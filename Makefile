@@ -5,7 +5,7 @@ CONTROLLER_GEN := $(GO) tool -modfile=hack/tools/controller-gen/go.mod controlle
 GOLANGCI_LINT := $(BIN)/golangci-lint
 GOLANGCI_LINT_VERSION := v2.15.0
 
-.PHONY: all build image test test-unit test-integration lint generate verify bench bench-pods binaries clean
+.PHONY: all build image test test-unit test-integration lint generate docs verify bench bench-pods binaries clean
 
 all: build
 
@@ -47,9 +47,13 @@ lint: $(GOLANGCI_LINT)
 	$(GO) vet $(TAGS) ./...
 	$(GOLANGCI_LINT) run --build-tags integration ./...
 
-verify: generate ## fails if generated files are stale
+docs: ## the CLI and API reference in docs/reference, from the commands and the CRDs
+	$(GO) run ./hack/docgen docs/reference
+
+verify: generate docs ## fails if generated files (CRDs, RBAC, deepcopy, docs/reference, go.sum) are stale
 	$(GO) mod tidy
-	git diff --exit-code -- api config go.mod go.sum
+	git diff --exit-code -- api config docs/reference go.mod go.sum
+	@test -z "$$(git status --porcelain -- docs/reference)" || { git status --short -- docs/reference; echo "docs/reference: run make docs and commit"; exit 1; }
 
 bench: binaries
 	$(GO) run ./bench/provision $(BENCH_ARGS)

@@ -52,7 +52,7 @@ func CRDs() ([][]byte, error) {
 func ControllerRoles() (*rbacv1.ClusterRole, []rbacv1.Role, error) {
 	var cr *rbacv1.ClusterRole
 	var roles []rbacv1.Role
-	for _, doc := range strings.Split(string(ControllerRole), "\n---\n") {
+	for doc := range strings.SplitSeq(string(ControllerRole), "\n---\n") {
 		if strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(doc), "---")) == "" {
 			continue
 		}

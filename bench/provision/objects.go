@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -88,9 +89,7 @@ func createDirectly(ctx context.Context, cs kubernetes.Interface, ns string, i, 
 	}
 
 	nsLabels := map[string]string{"pod-security.kubernetes.io/enforce": "baseline"}
-	for k, v := range labels {
-		nsLabels[k] = v
-	}
+	maps.Copy(nsLabels, labels)
 	_, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: nsLabels}}, create)
 	if err := step("Namespace", ns, err); err != nil {
 		return n, err
@@ -180,9 +179,7 @@ func applyDirectly(ctx context.Context, cs kubernetes.Interface, ns string, i, c
 	}
 	owner := rbacv1ac.Subject().WithKind(rbacv1.UserKind).WithAPIGroup(rbacv1.GroupName).WithName(ownerName(i))
 	nsLabels := map[string]string{"pod-security.kubernetes.io/enforce": "baseline"}
-	for k, v := range labels {
-		nsLabels[k] = v
-	}
+	maps.Copy(nsLabels, labels)
 	_, err := cs.CoreV1().Namespaces().Apply(ctx, corev1ac.Namespace(ns).WithLabels(nsLabels), opts)
 	if err := step("Namespace", ns, err); err != nil {
 		return n, err

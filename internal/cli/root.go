@@ -1,5 +1,8 @@
-// Package cli holds the tenancy commands: one cobra command per verb, each
-// with Options{Complete, Validate, Run}.
+// Package cli holds the tenancy command line: the root command, the
+// commands that run Tenancy (up, controller, serve, install, dev) and, in
+// a package per noun (workspace, user, grant, job), the commands that use
+// it. Every command has Options{Complete, Validate, Run} and takes its
+// clients from one cmdutil.Factory.
 package cli
 
 import (
@@ -11,17 +14,47 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/tenancy-dev/tenancy/internal/cli/cmdutil"
+	"github.com/tenancy-dev/tenancy/internal/cli/grant"
+	"github.com/tenancy-dev/tenancy/internal/cli/job"
+	"github.com/tenancy-dev/tenancy/internal/cli/user"
+	"github.com/tenancy-dev/tenancy/internal/cli/workspace"
 )
 
 // Run runs the tenancy command line with args (without the program name).
+// Every error goes through the one translator (cmdutil.Translate).
 func Run(ctx context.Context, args []string, in io.Reader, out, errOut io.Writer) error {
-	cmd := NewRootCommand(genericiooptions.IOStreams{In: in, Out: out, ErrOut: errOut})
+	streams := genericiooptions.IOStreams{In: in, Out: out, ErrOut: errOut}
+	f := NewFactory(streams)
+	cmd := NewRootCommandWith(f)
 	cmd.SetArgs(args)
-	return cmd.ExecuteContext(ctx)
+	return cmdutil.Translate(cmd.ExecuteContext(ctx), f.Self)
+}
+
+// NewFactory is the factory of the command line: kubectl's connection
+// flags, and messages that name the command as a person calls it.
+func NewFactory(streams genericiooptions.IOStreams) *cmdutil.Factory {
+	return cmdutil.NewFactory(streams, genericclioptions.NewConfigFlags(true), displayName())
+}
+
+// displayName is "kubectl tenancy" for the kubectl plugin, else "tenancy".
+func displayName() string {
+	if strings.HasPrefix(filepath.Base(osArg0()), "kubectl-") {
+		return "kubectl tenancy"
+	}
+	return "tenancy"
 }
 
 // NewRootCommand returns the `tenancy` command and its subcommands.
 func NewRootCommand(streams genericiooptions.IOStreams) *cobra.Command {
+	return NewRootCommandWith(NewFactory(streams))
+}
+
+// NewRootCommandWith is NewRootCommand with the factory f (tests give one
+// with fake clients).
+func NewRootCommandWith(f *cmdutil.Factory) *cobra.Command {
+	streams := f.Streams
 	root := &cobra.Command{
 		Use:           "tenancy",
 		Short:         "Turn one Kubernetes cluster into a shared machine for many users",
@@ -29,28 +62,35 @@ func NewRootCommand(streams genericiooptions.IOStreams) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	if strings.HasPrefix(filepath.Base(osArg0()), "kubectl-") {
-		// Installed as a kubectl plugin: usage lines read "kubectl tenancy …".
-		root.Annotations = map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl tenancy"}
-	}
 	root.SetIn(streams.In)
 	root.SetOut(streams.Out)
 	root.SetErr(streams.ErrOut)
+	// One set of connection flags for every command, as in kubectl. A
+	// command that gives --user, --namespace or --certificate-authority
+	// another meaning (`workspace share --user`, `user add --namespace`)
+	// defines it locally, which shadows the connection flag there.
+	f.Flags.AddFlags(root.PersistentFlags())
 	root.AddCommand(
 		newUpCommand(streams),
 		newControllerCommand(streams),
 		newServeCommand(streams),
 		newInstallCommand(streams),
 		newUninstallCommand(streams),
-		newUserCommand(streams),
-		newWorkspaceCommand(streams),
-		newGrantCommand(streams),
+		user.NewCommand(f),
+		workspace.NewCommand(f),
+		grant.NewCommand(f),
+		job.NewCommand(f),
 		newDevCommand(streams),
+		newCompletionCommand(streams),
 	)
+	// Installed as a kubectl plugin: usage lines and examples read
+	// "kubectl tenancy …".
+	cmdutil.UseDisplayName(root, f.Self)
 	return root
 }
 
-// kubeFlags are kubectl's connection flags (--kubeconfig, --context, …).
+// kubeFlags are kubectl's connection flags (--kubeconfig, --context, …),
+// for the commands that run Tenancy; they shadow the root's.
 func kubeFlags(cmd *cobra.Command) *genericclioptions.ConfigFlags {
 	f := genericclioptions.NewConfigFlags(true)
 	f.AddFlags(cmd.Flags())

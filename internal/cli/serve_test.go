@@ -56,19 +56,3 @@ func TestServeFlags(t *testing.T) {
 		})
 	}
 }
-
-func TestReadPasswordLine(t *testing.T) {
-	for in, want := range map[string]string{
-		"secret-password-1\n":         "secret-password-1",
-		"secret-password-1\r\nsecond": "secret-password-1",
-		"no newline at all":           "no newline at all",
-	} {
-		got, err := readPasswordLine(strings.NewReader(in))
-		if err != nil || got != want {
-			t.Errorf("%q: %q %v, want %q", in, got, err, want)
-		}
-	}
-	if _, err := readPasswordLine(strings.NewReader("\nx")); err == nil {
-		t.Error("an empty first line is accepted")
-	}
-}

@@ -17,9 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/rest"
@@ -333,40 +331,6 @@ func (o *UpOptions) Run(ctx context.Context) (retErr error) {
 	case err := <-srvDone:
 		return fmt.Errorf("the web server stopped: %w", err)
 	}
-}
-
-// waitReady waits until the named workspaces are Ready for their current
-// generation; the error says why the first one that is not, is not.
-func waitReady(ctx context.Context, c client.Client, timeout time.Duration, names ...string) error {
-	var name, why string
-	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
-		for _, name = range names {
-			ws := &tenancyv1.Workspace{}
-			if err := c.Get(ctx, client.ObjectKey{Name: name}, ws); err != nil {
-				if ctx.Err() == nil {
-					why = err.Error()
-				}
-				return false, nil
-			}
-			cond := meta.FindStatusCondition(ws.Status.Conditions, tenancyv1.ConditionReady)
-			switch {
-			case cond == nil || cond.ObservedGeneration != ws.Generation:
-				why = "the controller has not reconciled it yet (is 'tenancy controller' running?)"
-				return false, nil
-			case cond.Status != metav1.ConditionTrue:
-				why = cond.Reason + ": " + cond.Message
-				return false, nil
-			}
-		}
-		return true, nil
-	})
-	if err != nil {
-		if why == "" {
-			why = "its status has not been written yet"
-		}
-		return fmt.Errorf("workspace %s is not Ready after %s: %s", name, timeout, why)
-	}
-	return nil
 }
 
 // startServer runs `tenancy serve` beside the controller, as its own

@@ -105,11 +105,11 @@ func WriteFile(path string, kc *clientcmdapi.Config) error {
 // caller can refuse before it changes anything in the cluster.
 func CheckWritable(path string) error {
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-		return fmt.Errorf("--output %s is a directory", path)
+		return fmt.Errorf("%s is a directory", path)
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".check-*")
 	if err != nil {
-		return fmt.Errorf("--output %s cannot be written: %w", path, err)
+		return fmt.Errorf("%s cannot be written: %w", path, err)
 	}
 	_ = tmp.Close()
 	return os.Remove(tmp.Name())

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"reflect"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 
@@ -58,7 +57,7 @@ func TestSelfServeObjectsDecode(t *testing.T) {
 	// the policy would see item by item, but nobody needs).
 	want := []string{"create", "delete", "get", "list", "patch", "update", "watch"}
 	got := slices.Clone(creator.Rules[0].Verbs)
-	sort.Strings(got)
+	slices.Sort(got)
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("creator verbs on workspaces (-want +got):\n%s", diff)
 	}
@@ -79,13 +78,13 @@ func TestSelfServeObjectsDecode(t *testing.T) {
 func TestSelfServeFieldsCoverWorkspaceSpec(t *testing.T) {
 	var fields []string
 	typ := reflect.TypeFor[tenancyv1.WorkspaceSpec]()
-	for i := range typ.NumField() {
-		name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
+	for field := range typ.Fields() {
+		name, _, _ := strings.Cut(field.Tag.Get("json"), ",")
 		fields = append(fields, name)
 	}
 	listed := append(slices.Clone(SelfServeOwnFields), SelfServeAdminFields...)
-	sort.Strings(fields)
-	sort.Strings(listed)
+	slices.Sort(fields)
+	slices.Sort(listed)
 	if diff := cmp.Diff(fields, listed); diff != "" {
 		t.Errorf("WorkspaceSpec fields vs SelfServeOwnFields+SelfServeAdminFields (-spec +listed):\n%s", diff)
 	}

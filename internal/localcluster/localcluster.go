@@ -515,8 +515,8 @@ func (c *Cluster) Stop() error {
 		c.mu.Lock()
 		hooks := c.beforeStop
 		c.mu.Unlock()
-		for i := len(hooks) - 1; i >= 0; i-- {
-			if err := hooks[i](); err != nil {
+		for _, hook := range slices.Backward(hooks) {
+			if err := hook(); err != nil {
 				hookErrs = append(hookErrs, err)
 			}
 		}

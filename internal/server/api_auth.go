@@ -2,7 +2,7 @@ package server
 
 import (
 	"net/http"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -107,7 +107,7 @@ func (s *server) me(r *http.Request) (*meResponse, error) {
 		return nil, err
 	}
 	groups := append([]string{}, p.Groups...)
-	sort.Strings(groups)
+	slices.Sort(groups)
 	return &meResponse{Name: p.Name, Groups: groups, Method: p.Method, May: mayMe{
 		CreateWorkspaces: may[0], ManageUsers: may[1], ListAllWorkspaces: may[2],
 		ChangePassword: u != nil && u.Spec.PasswordSecret != "",
@@ -151,10 +151,7 @@ func (s *server) createToken(r *http.Request, req tokenRequest) (*tokenInfo, err
 	if req.Name == "" || len(req.Name) > 100 {
 		return nil, errorf(CodeInvalid, "name: give the token a name of 1 to 100 characters, e.g. \"ci\"")
 	}
-	ttl := DefaultTokenLifetime
-	if ttl > s.MaxTokenLifetime {
-		ttl = s.MaxTokenLifetime
-	}
+	ttl := min(DefaultTokenLifetime, s.MaxTokenLifetime)
 	if req.ExpiresIn != "" {
 		d, err := time.ParseDuration(req.ExpiresIn)
 		if err != nil {
@@ -215,7 +212,7 @@ func (s *server) listTokens(r *http.Request) ([]tokenInfo, error) {
 			items = append(items, infoOf(c))
 		}
 	}
-	sort.Slice(items, func(i, j int) bool { return items[i].CreatedAt.After(items[j].CreatedAt) })
+	slices.SortFunc(items, func(a, b tokenInfo) int { return b.CreatedAt.Compare(a.CreatedAt) })
 	return items, nil
 }
 

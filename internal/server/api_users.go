@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"sort"
+	"slices"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -52,7 +52,7 @@ func (s *server) listUsers(ctx context.Context) ([]userItem, error) {
 	for i := range list.Items {
 		items = append(items, userItemOf(&list.Items[i]))
 	}
-	sort.Slice(items, func(i, j int) bool { return items[i].Name < items[j].Name })
+	slices.SortFunc(items, func(a, b userItem) int { return strings.Compare(a.Name, b.Name) })
 	return items, nil
 }
 

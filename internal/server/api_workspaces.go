@@ -3,7 +3,7 @@ package server
 import (
 	"context"
 	"net/http"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -188,7 +188,7 @@ func (s *server) listWorkspaces(ctx context.Context, all bool) ([]workspaceItem,
 		seen[ws.Name] = true
 		items = append(items, itemOf(ws, role))
 	}
-	sort.Slice(items, func(i, j int) bool { return items[i].Name < items[j].Name })
+	slices.SortFunc(items, func(a, b workspaceItem) int { return strings.Compare(a.Name, b.Name) })
 	return items, nil
 }
 
@@ -257,10 +257,8 @@ func (s *server) createWorkspace(ctx context.Context, req createWorkspaceRequest
 		// default one, as the CLI does, when the caller names none.
 		classes := &tenancyv1.WorkspaceClassList{}
 		if err := s.AsUser.List(ctx, classes); err == nil {
-			for _, c := range classes.Items {
-				if c.Annotations[tenancyv1.AnnotationIsDefaultClass] == "true" {
-					req.Class = c.Name
-				}
+			if d := tenancyv1.DefaultClass(classes.Items); d != nil {
+				req.Class = d.Name
 			}
 		}
 	}

@@ -183,7 +183,7 @@ func (s *server) fromProxyHeader(r *http.Request) (*Principal, error) {
 	}
 	p := &Principal{Name: name, Method: MethodHeader}
 	if s.AuthGroupsHeader != "" {
-		for _, g := range strings.Split(r.Header.Get(s.AuthGroupsHeader), ",") {
+		for g := range strings.SplitSeq(r.Header.Get(s.AuthGroupsHeader), ",") {
 			if g = strings.TrimSpace(g); g != "" && !strings.HasPrefix(g, "system:") {
 				p.Groups = append(p.Groups, g)
 			}

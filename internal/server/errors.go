@@ -72,8 +72,7 @@ func asError(err error) (e *Error, internal bool) {
 	if errors.As(err, &e) {
 		return e, false
 	}
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
+	if tooLarge, ok := errors.AsType[*http.MaxBytesError](err); ok {
 		return errorf(CodeTooLarge, "the request body is larger than %d bytes", tooLarge.Limit), false
 	}
 	var status apierrors.APIStatus

@@ -215,7 +215,7 @@ func (f jobForm) submission() (jobs.Submission, error) {
 	if req.Resources.GPU, err = num("resources.gpu", f.GPU); err != nil {
 		return jobs.Submission{}, err
 	}
-	for _, line := range strings.Split(f.Env, "\n") {
+	for line := range strings.SplitSeq(f.Env, "\n") {
 		if line = strings.TrimSpace(line); line == "" {
 			continue
 		}

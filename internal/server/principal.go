@@ -1,6 +1,9 @@
 package server
 
-import "context"
+import (
+	"context"
+	"slices"
+)
 
 // Ways of signing in, as /api/v1/me reports them.
 const (
@@ -40,10 +43,5 @@ func principalFrom(ctx context.Context) *Principal {
 
 // inGroup says whether p is in group g.
 func (p *Principal) inGroup(g string) bool {
-	for _, x := range p.Groups {
-		if x == g {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(p.Groups, g)
 }

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -144,7 +144,7 @@ func (s *server) classes(r *http.Request) ([]classOption, error) {
 		if err != nil {
 			return nil, err
 		}
-		def := c.Annotations[tenancyv1.AnnotationIsDefaultClass] == "true"
+		def := c.IsDefault()
 		if !may[0] {
 			continue
 		}
@@ -163,11 +163,14 @@ func (s *server) classes(r *http.Request) ([]classOption, error) {
 		}
 		out = append(out, o)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Default != out[j].Default {
-			return out[i].Default
+	slices.SortFunc(out, func(a, b classOption) int {
+		if a.Default != b.Default {
+			if a.Default {
+				return -1
+			}
+			return 1
 		}
-		return out[i].Name < out[j].Name
+		return strings.Compare(a.Name, b.Name)
 	})
 	return out, nil
 }
@@ -436,7 +439,7 @@ func (s *server) formAddUser(w http.ResponseWriter, r *http.Request) error {
 		return errorf(CodeInvalid, "the form could not be read")
 	}
 	var groups []string
-	for _, g := range strings.Split(r.PostFormValue("groups"), ",") {
+	for g := range strings.SplitSeq(r.PostFormValue("groups"), ",") {
 		if g = strings.TrimSpace(g); g != "" {
 			groups = append(groups, g)
 		}

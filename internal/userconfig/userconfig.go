@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"sort"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -303,16 +302,15 @@ func strictDecode(at string, raw json.RawMessage, v any) error {
 	d.DisallowUnknownFields()
 	if err := d.Decode(v); err != nil {
 		msg := strings.TrimPrefix(err.Error(), "json: ")
-		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) {
+		if typeErr, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
 			where := at
 			if typeErr.Field != "" {
 				where += "." + typeErr.Field
 			}
 			return fmt.Errorf("%s: a %s is not valid here (want %s)", where, typeErr.Value, describeType(typeErr.Type.String()))
 		}
-		if strings.HasPrefix(msg, "unknown field ") {
-			return fmt.Errorf("%s: unknown key %s", at, strings.TrimPrefix(msg, "unknown field "))
+		if after, ok := strings.CutPrefix(msg, "unknown field "); ok {
+			return fmt.Errorf("%s: unknown key %s", at, after)
 		}
 		return fmt.Errorf("%s: %s", at, msg)
 	}
@@ -336,7 +334,7 @@ func sortedKeys[V any](m map[string]V) []string {
 	for k := range m {
 		keys = append(keys, k)
 	}
-	sort.Strings(keys)
+	slices.Sort(keys)
 	return keys
 }
 

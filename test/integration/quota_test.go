@@ -6,7 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 	"testing"
 
@@ -126,7 +126,7 @@ func diffResources(want, got corev1.ResourceList) error {
 	if len(diffs) == 0 {
 		return nil
 	}
-	sort.Strings(diffs)
+	slices.Sort(diffs)
 	return errors.New(strings.Join(diffs, ", "))
 }
 

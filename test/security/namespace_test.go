@@ -174,9 +174,7 @@ func TestFastDelete(t *testing.T) {
 	names := make(chan string)
 	var wg sync.WaitGroup
 	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for name := range names {
 				ws := workspace(name, "alex")
 				ws.Labels = map[string]string{"test": "fast-delete"}
@@ -191,7 +189,7 @@ func TestFastDelete(t *testing.T) {
 					t.Errorf("delete %s: %v", name, err)
 				}
 			}
-		}()
+		})
 	}
 	go func() {
 		for i := range n {

@@ -2,8 +2,10 @@ package workspace
 
 import (
 	"encoding/json"
+	"maps"
 	"strings"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
@@ -21,12 +23,8 @@ const (
 // Tenancy's labels, the pod-security level and the node pool.
 func desiredNamespace(e effective, m objectMeta) *corev1ac.NamespaceApplyConfiguration {
 	labels := map[string]string{}
-	for k, v := range e.NamespaceLabels {
-		labels[k] = v
-	}
-	for k, v := range m.labels() {
-		labels[k] = v
-	}
+	maps.Copy(labels, e.NamespaceLabels)
+	maps.Copy(labels, m.labels())
 	labels[labelPodSecurityEnforce] = string(e.PodSecurity)
 	if e.Storage != nil {
 		labels[tenancyv1.LabelWorkspaceVolume] = "true"
@@ -56,6 +54,5 @@ func desiredNamespace(e effective, m objectMeta) *corev1ac.NamespaceApplyConfigu
 // isOurs says whether an existing namespace was made by Tenancy for this
 // workspace; any other namespace of that name is never touched.
 func isOurs(labels map[string]string, workspace string) bool {
-	return labels[tenancyv1.LabelManagedBy] == tenancyv1.ManagedByValue &&
-		labels[tenancyv1.LabelWorkspace] == workspace
+	return tenancyv1.IsManagedFor(&metav1.ObjectMeta{Labels: labels}, workspace)
 }

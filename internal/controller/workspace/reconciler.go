@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -157,8 +156,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 	st := newStatus(ws)
 	class, err := r.class(ctx, ws)
 	if err != nil {
-		var missing classNotFoundError
-		if !errors.As(err, &missing) {
+		if _, ok := errors.AsType[classNotFoundError](err); !ok {
 			return ctrl.Result{}, err
 		}
 		st.blocked(tenancyv1.ReasonClassNotFound, err.Error())
@@ -257,26 +255,9 @@ func (r *Reconciler) class(ctx context.Context, ws *tenancyv1.Workspace) (*tenan
 	return DefaultClass(list.Items), nil
 }
 
-// DefaultClass picks the class marked default; with several, the oldest
-// (then first by name), so the choice is stable.
+// DefaultClass picks the class marked default (tenancyv1.DefaultClass).
 func DefaultClass(classes []tenancyv1.WorkspaceClass) *tenancyv1.WorkspaceClass {
-	var defaults []tenancyv1.WorkspaceClass
-	for _, c := range classes {
-		if c.Annotations[tenancyv1.AnnotationIsDefaultClass] == "true" {
-			defaults = append(defaults, c)
-		}
-	}
-	if len(defaults) == 0 {
-		return nil
-	}
-	sort.Slice(defaults, func(i, j int) bool {
-		a, b := defaults[i], defaults[j]
-		if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
-			return a.CreationTimestamp.Before(&b.CreationTimestamp)
-		}
-		return a.Name < b.Name
-	})
-	return &defaults[0]
+	return tenancyv1.DefaultClass(classes)
 }
 
 // workspacesOfClass maps a WorkspaceClass event to the workspaces it may
@@ -290,7 +271,7 @@ func (r *Reconciler) workspacesOfClass(ctx context.Context, obj client.Object) [
 // workspacesOfUser maps a User event to the workspaces naming that user.
 func (r *Reconciler) workspacesOfUser(ctx context.Context, obj client.Object) []reconcile.Request {
 	return r.workspacesWhere(ctx, "user", obj.GetName(), func(ws *tenancyv1.Workspace) bool {
-		return namesUser(ws, obj.GetName())
+		return ws.NamesUser(obj.GetName())
 	})
 }
 
@@ -309,19 +290,6 @@ func (r *Reconciler) workspacesWhere(ctx context.Context, kind, name string, mat
 		}
 	}
 	return out
-}
-
-// namesUser says whether the workspace binds User name.
-func namesUser(ws *tenancyv1.Workspace, name string) bool {
-	if o := ws.Spec.Owner; o != nil && o.Kind == tenancyv1.UserKind && o.Name == name {
-		return true
-	}
-	for _, c := range ws.Spec.Contributors {
-		if c.Kind == tenancyv1.UserKind && c.Name == name {
-			return true
-		}
-	}
-	return false
 }
 
 // userSet holds the User objects a workspace names, fetched once per
@@ -371,17 +339,9 @@ func (us userSet) resolve(s tenancyv1.Subject) []rbacv1.Subject {
 	return ResolveUser(s, us[s.Name])
 }
 
-// ResolveUser is the RBAC subjects a User subject stands for, given its
-// User object.
+// ResolveUser is tenancyv1.ResolveUser.
 func ResolveUser(s tenancyv1.Subject, u *tenancyv1.User) []rbacv1.Subject {
-	if u.Spec.Disabled {
-		return nil
-	}
-	out := []rbacv1.Subject{s.RBAC()}
-	if sa := u.Status.ServiceAccount; sa != nil {
-		out = append(out, rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: sa.Namespace, Name: sa.Name})
-	}
-	return out
+	return tenancyv1.ResolveUser(s, u)
 }
 
 // waiting says why a workspace's namespace cannot be used yet.

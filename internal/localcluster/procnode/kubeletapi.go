@@ -298,8 +298,7 @@ func (n *Node) RunInContainer(ctx context.Context, ns, name, ctr string, argv []
 		_ = ptmx.Close()
 		wg.Wait()
 	}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
+	if ee, ok := errors.AsType[*exec.ExitError](err); ok {
 		return utilexec.CodeExitError{Err: err, Code: ee.ExitCode()}
 	}
 	return err

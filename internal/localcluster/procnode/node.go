@@ -25,7 +25,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"sort"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -551,7 +551,7 @@ func (n *Node) allocateGPUsLocked(pod *corev1.Pod) ([]int, error) {
 	for _, i := range got {
 		n.gpuOwner[i] = pod.UID
 	}
-	sort.Ints(got)
+	slices.Sort(got)
 	return got, nil
 }
 

@@ -149,10 +149,8 @@ func waitPhase(t *testing.T, cs kubernetes.Interface, ns, name string, timeout t
 		if err != nil {
 			return false, err
 		}
-		for _, p := range phases {
-			if pod.Status.Phase == p {
-				return true, nil
-			}
+		if slices.Contains(phases, pod.Status.Phase) {
+			return true, nil
 		}
 		return false, fmt.Errorf("phase %s", pod.Status.Phase)
 	})
@@ -589,7 +587,7 @@ func TestGPUPodsGetDifferentDevices(t *testing.T) {
 		if nv != cuda || len(strings.Split(nv, ",")) != 3 {
 			t.Fatalf("pod %s: %q, want 3 devices, the same in both variables", name, line)
 		}
-		for _, d := range strings.Split(nv, ",") {
+		for d := range strings.SplitSeq(nv, ",") {
 			if other, dup := seen[d]; dup {
 				t.Errorf("device %s given to %s and %s", d, other, name)
 			}

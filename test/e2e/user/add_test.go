@@ -140,7 +140,7 @@ func TestAddRollsBack(t *testing.T) {
 	needCluster(t)
 	t.Parallel()
 	dir := t.TempDir()
-	r := tenancy(t, dir, "user", "add", "gus", "--wait", "1ms")
+	r := tenancy(t, dir, "user", "add", "gus", "--timeout", "1ms")
 	mustFail(t, r, "error: workspace gus is not Ready after 1ms",
 		"Rolled back: deleted Workspace gus\n", "Rolled back: deleted User gus\n")
 	stdoutHas(t, r, "User gus created\n", "Workspace gus created, owned by User gus\n")

@@ -138,7 +138,7 @@ func TestGrantFollowsUser(t *testing.T) {
 	mustSucceed(t, canCreateWorkspace(t, kc, "gina-self", "gina"))
 
 	start = time.Now()
-	r = tenancy(t, dir, "user", "delete", "gina", "--wait", "30s")
+	r = tenancy(t, dir, "user", "delete", "gina", "--timeout", "30s")
 	mustSucceed(t, r, "Grant create-workspaces of User gina revoked\n", "User gina deleted\n", "Workspace gina is gone\n")
 	if d := time.Since(start); d > 25*time.Second {
 		t.Errorf("user delete took %s", d.Round(time.Second))
@@ -149,7 +149,7 @@ func TestGrantFollowsUser(t *testing.T) {
 
 	// A grant is all that names an identity with no User: delete takes it.
 	mustSucceed(t, tenancy(t, dir, "grant", "create-workspaces", "--user", "gina-oidc"))
-	mustSucceed(t, tenancy(t, dir, "user", "delete", "gina-oidc", "--wait", "30s"), "Grant create-workspaces of User gina-oidc revoked\n")
+	mustSucceed(t, tenancy(t, dir, "user", "delete", "gina-oidc", "--timeout", "30s"), "Grant create-workspaces of User gina-oidc revoked\n")
 	grantGone(t, "gina-oidc", time.Second)
 	nothingRefersTo(t, "gina-oidc")
 }
@@ -207,6 +207,6 @@ func TestGrantGoesWithUserDeletedByKubectl(t *testing.T) {
 	grantGone(t, "ida", time.Minute)
 
 	// What her User's deletion left (her workspace) is cleaned up by the CLI.
-	mustSucceed(t, tenancy(t, dir, "user", "delete", "ida", "--wait", "60s"))
+	mustSucceed(t, tenancy(t, dir, "user", "delete", "ida", "--timeout", "60s"))
 	nothingRefersTo(t, "ida", "ida")
 }

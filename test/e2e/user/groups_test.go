@@ -89,11 +89,11 @@ func TestPrivilegedGroups(t *testing.T) {
 
 	// sec5's group becomes privileged: a new certificate needs the admin's word.
 	bindGroup(t, "test:sec-readers-admin", "sec-readers", "cluster-admin")
-	r := tenancy(t, dir, "user", "kubeconfig", "sec5", "--output", "sec5-new.kubeconfig")
+	r := tenancy(t, dir, "user", "kubeconfig", "sec5", "--kubeconfig-out", "sec5-new.kubeconfig")
 	mustFail(t, r, `error: group "sec-readers" is bound cluster-wide to ClusterRole cluster-admin by ClusterRoleBinding test:sec-readers-admin`)
 	noFile(t, filepath.Join(dir, "sec5-new.kubeconfig"))
-	mustSucceed(t, tenancy(t, dir, "user", "kubeconfig", "sec5", "--output", "sec5-new.kubeconfig", "--allow-privileged-group", "sec-readers"))
+	mustSucceed(t, tenancy(t, dir, "user", "kubeconfig", "sec5", "--kubeconfig-out", "sec5-new.kubeconfig", "--allow-privileged-group", "sec-readers"))
 	// A token carries no groups: nothing to check.
-	mustSucceed(t, tenancy(t, dir, "user", "kubeconfig", "sec5", "--credential", "token", "--output", "sec5-token.kubeconfig"))
+	mustSucceed(t, tenancy(t, dir, "user", "kubeconfig", "sec5", "--credential", "token", "--kubeconfig-out", "sec5-token.kubeconfig"))
 	mustSucceed(t, tenancy(t, dir, "user", "delete", "sec5"))
 }

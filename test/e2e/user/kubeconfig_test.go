@@ -42,10 +42,10 @@ func TestCredentials(t *testing.T) {
 		t.Errorf("certificate subject %v", cert.Subject)
 	}
 
-	r := tenancy(t, dir, "user", "kubeconfig", "hank", "--credential", "token", "--ttl", "10m", "--output", "hank-token.kubeconfig")
+	r := tenancy(t, dir, "user", "kubeconfig", "hank", "--credential", "token", "--ttl", "10m", "--kubeconfig-out", "hank-token.kubeconfig")
 	mustSucceed(t, r, "Token of ServiceAccount tenancy-system/user-hank issued for User hank", "(10m)\n",
 		"Kubeconfig written to hank-token.kubeconfig (context hank@localcluster, namespace hank)\n")
-	t.Logf("tenancy user kubeconfig hank --credential token --ttl 10m --output hank-token.kubeconfig\n%s", r.stdout)
+	t.Logf("tenancy user kubeconfig hank --credential token --ttl 10m --kubeconfig-out hank-token.kubeconfig\n%s", r.stdout)
 	claims := tokenClaims(t, tokenKC)
 	if life := claims.Exp - claims.Iat; life != 600 {
 		t.Errorf("token lifetime %ds, want 600", life)
@@ -100,7 +100,7 @@ func TestCredentials(t *testing.T) {
 	t.Run("cluster URL and CA of the kubeconfig", func(t *testing.T) {
 		ca := filepath.Join(cluster.DataDir(), "pki", "ca.crt")
 		r := tenancy(t, dir, "user", "kubeconfig", "hank", "--cluster-url", "https://k8s.example.com:6443",
-			"--certificate-authority", ca, "--output", "hank-remote.kubeconfig", "--namespace", "elsewhere")
+			"--certificate-authority", ca, "--kubeconfig-out", "hank-remote.kubeconfig", "--namespace", "elsewhere")
 		mustSucceed(t, r, "Kubeconfig written to hank-remote.kubeconfig (context hank@localcluster, namespace elsewhere)\n")
 		if r.stderr != "Warning: namespace elsewhere is not a workspace of User hank: the kubeconfig's default namespace may be refused\n" {
 			t.Errorf("stderr:\n%s", r.stderr)
@@ -124,13 +124,13 @@ func TestCredentials(t *testing.T) {
 			"kubeconfig of nobody":   {[]string{"kubeconfig", "nobody"}, `error: user "nobody" not found: create it with 'tenancy user add nobody'`},
 			"kubeconfig ttl":         {[]string{"kubeconfig", "hank", "--ttl", "9m"}, "error: --ttl 9m0s is too short"},
 			"kubeconfig credential":  {[]string{"kubeconfig", "hank", "--credential", "ssh"}, `error: --credential "ssh" is not cert or token`},
-			"kubeconfig output":      {[]string{"kubeconfig", "hank", "--output", "/nonexistent/hank.kubeconfig"}, "error: --output /nonexistent/hank.kubeconfig cannot be written"},
+			"kubeconfig output":      {[]string{"kubeconfig", "hank", "--kubeconfig-out", "/nonexistent/hank.kubeconfig"}, "error: --kubeconfig-out /nonexistent/hank.kubeconfig cannot be written"},
 			"kubeconfig bad CA file": {[]string{"kubeconfig", "hank", "--certificate-authority", "hank.kubeconfig"}, "error: --certificate-authority hank.kubeconfig holds no PEM certificate"},
 			"disable nobody":         {[]string{"disable", "nobody"}, `error: user "nobody" not found ('tenancy user list' lists users)`},
 			"enable bad name":        {[]string{"enable", "Hank"}, `error: user name "Hank" is not valid`},
 			"delete nobody":          {[]string{"delete", "nobody"}, `error: user "nobody" not found ('tenancy user list' lists users)`},
 			"delete two":             {[]string{"delete", "a", "b"}, "error: 'tenancy user delete' takes exactly one user name"},
-			"delete wait":            {[]string{"delete", "nobody", "--wait", "0s"}, "error: --wait must be positive, got 0s"},
+			"delete wait":            {[]string{"delete", "nobody", "--timeout", "0s"}, "error: --timeout must be positive, got 0s"},
 		}
 		for name, tc := range tests {
 			t.Run(name, func(t *testing.T) {

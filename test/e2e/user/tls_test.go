@@ -57,12 +57,12 @@ func TestInsecureAdminKubeconfig(t *testing.T) {
 	}
 	checkCluster("tls.kubeconfig", false)
 
-	mustFail(t, tenancy(t, dir, "user", "kubeconfig", "tls", "--kubeconfig", insecure, "--output", "tls2.kubeconfig"), refusal...)
+	mustFail(t, tenancy(t, dir, "user", "kubeconfig", "tls", "--kubeconfig", insecure, "--kubeconfig-out", "tls2.kubeconfig"), refusal...)
 	noFile(t, filepath.Join(dir, "tls2.kubeconfig"))
 	if n := len(getUser(t, "tls").Status.Credentials); n != 1 {
 		t.Errorf("a refused kubeconfig issued a credential: %d recorded, want 1", n)
 	}
-	mustSucceed(t, tenancy(t, dir, "user", "kubeconfig", "tls", "--kubeconfig", insecure, "--insecure-skip-tls-verify", "--output", "tls3.kubeconfig"))
+	mustSucceed(t, tenancy(t, dir, "user", "kubeconfig", "tls", "--kubeconfig", insecure, "--insecure-skip-tls-verify", "--kubeconfig-out", "tls3.kubeconfig"))
 	checkCluster("tls3.kubeconfig", true)
 	mustSucceed(t, tenancy(t, dir, "user", "delete", "tls"))
 }
