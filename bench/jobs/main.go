@@ -545,9 +545,7 @@ func parallel(n, width int, f func(i int) error) error {
 	var mu sync.Mutex
 	next := atomic.Int64{}
 	for range min(width, n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= n {
@@ -562,7 +560,7 @@ func parallel(n, width int, f func(i int) error) error {
 					return
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	return first

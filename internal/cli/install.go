@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -98,12 +99,7 @@ func (o *InstallOptions) Validate(cmd *cobra.Command) error {
 }
 
 func (o *InstallOptions) has(c string) bool {
-	for _, x := range o.Components {
-		if x == c {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(o.Components, c)
 }
 
 func (o *InstallOptions) options(mutating bool) install.Options {

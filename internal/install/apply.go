@@ -132,23 +132,24 @@ func podsWaiting(ctx context.Context, c client.Client, name string) string {
 	}
 	var out []string
 	for _, p := range pods.Items {
-		s := string(p.Status.Phase)
+		var s strings.Builder
+		s.WriteString(string(p.Status.Phase))
 		for _, cond := range p.Status.Conditions {
 			if cond.Type == corev1.PodScheduled && cond.Status != corev1.ConditionTrue {
-				s += " (" + cond.Reason + ": " + cond.Message + ")"
+				s.WriteString(" (" + cond.Reason + ": " + cond.Message + ")")
 			}
 		}
 		for _, cs := range p.Status.ContainerStatuses {
 			switch {
 			case cs.State.Waiting != nil:
-				s += " (" + cs.State.Waiting.Reason + ": " + cs.State.Waiting.Message + ")"
+				s.WriteString(" (" + cs.State.Waiting.Reason + ": " + cs.State.Waiting.Message + ")")
 			case cs.State.Terminated != nil:
-				s += fmt.Sprintf(" (exited %d: %s)", cs.State.Terminated.ExitCode, cs.State.Terminated.Message)
+				fmt.Fprintf(&s, " (exited %d: %s)", cs.State.Terminated.ExitCode, cs.State.Terminated.Message)
 			case !cs.Ready:
-				s += fmt.Sprintf(" (not ready, %d restarts)", cs.RestartCount)
+				fmt.Fprintf(&s, " (not ready, %d restarts)", cs.RestartCount)
 			}
 		}
-		out = append(out, "pod "+p.Name+" "+s)
+		out = append(out, "pod "+p.Name+" "+s.String())
 	}
 	if len(out) == 0 {
 		return "no pods yet"

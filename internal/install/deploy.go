@@ -3,6 +3,7 @@ package install
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -172,9 +173,7 @@ func Render(o Options) ([]*unstructured.Unstructured, error) {
 		if labels == nil {
 			labels = map[string]string{}
 		}
-		for k, v := range managedLabels() {
-			labels[k] = v
-		}
+		maps.Copy(labels, managedLabels())
 		u.SetLabels(labels)
 		if u.GetKind() == "" || u.GetAPIVersion() == "" {
 			return nil, fmt.Errorf("render %T: no kind or apiVersion", obj)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -348,6 +347,6 @@ func leftovers(ctx context.Context, c client.Client, kept []string) ([]string, e
 			out = append(out, gvk.Kind+" "+objectName(u))
 		}
 	}
-	sort.Strings(out)
+	slices.Sort(out)
 	return out, nil
 }

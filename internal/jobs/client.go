@@ -390,7 +390,7 @@ func QueuedReasonOf(msg string) string {
 
 func pairs(s string) [][2]string {
 	var out [][2]string
-	for _, kv := range strings.Split(s, ",") {
+	for kv := range strings.SplitSeq(s, ",") {
 		if k, v, ok := strings.Cut(kv, "="); ok {
 			out = append(out, [2]string{k, v})
 		}

@@ -170,8 +170,7 @@ func (s *server) fluxLogin(w http.ResponseWriter, r *http.Request) error {
 		err = r.ParseForm()
 	}
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return err
 		}
 		return errorf(CodeInvalid, "the form cannot be read: %v", err)

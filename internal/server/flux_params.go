@@ -110,8 +110,7 @@ func fluxSubmission(q url.Values, nodes int) (jobs.Submission, []string) {
 		return sub, errs
 	}
 	if err := sub.Validate(); err != nil {
-		var fe *jobs.FieldError
-		if errors.As(err, &fe) {
+		if fe, ok := errors.AsType[*jobs.FieldError](err); ok {
 			return sub, []string{fluxParam(fe.Field) + ": " + fe.Message}
 		}
 		return sub, []string{err.Error()}
@@ -190,7 +189,7 @@ func parseEnvars(values []string) (map[string]string, error) {
 			}
 			maps.Copy(env, m)
 		default:
-			for _, pair := range strings.Split(v, ",") {
+			for pair := range strings.SplitSeq(v, ",") {
 				k, val, ok := strings.Cut(strings.TrimSpace(pair), "=")
 				if !ok || k == "" {
 					return nil, fmt.Errorf("%q is not NAME=VALUE", pair)

@@ -20,7 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -185,7 +185,7 @@ func snapshot(t *testing.T) map[string]string {
 		for k := range s.Data {
 			keys = append(keys, k)
 		}
-		sort.Strings(keys)
+		slices.Sort(keys)
 		h := sha256.New()
 		for _, k := range keys {
 			fmt.Fprintf(h, "%s=%x;", k, s.Data[k])

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -159,12 +160,8 @@ func (r reply) detail(t *testing.T) string {
 func (c *fluxClient) do(method, endpoint string, params url.Values, body io.Reader, header http.Header) reply {
 	c.t.Helper()
 	q := url.Values{}
-	for k, v := range c.extra {
-		q[k] = v
-	}
-	for k, v := range params {
-		q[k] = v
-	}
+	maps.Copy(q, c.extra)
+	maps.Copy(q, params)
 	u := c.host + "/v1/" + endpoint
 	if len(q) > 0 {
 		u += "?" + q.Encode()
@@ -173,9 +170,7 @@ func (c *fluxClient) do(method, endpoint string, params url.Values, body io.Read
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
+	maps.Copy(req.Header, header)
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}

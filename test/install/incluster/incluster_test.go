@@ -279,12 +279,10 @@ func TestInCluster(t *testing.T) {
 		for i := range 20 {
 			name := fmt.Sprintf("handover-%02d", i)
 			names = append(names, name)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			wg.Go(func() {
 				time.Sleep(time.Duration(i) * 150 * time.Millisecond) // before, during and after the handover
 				errs <- k.c.Create(ctx, newWorkspace(name))
-			}()
+			})
 		}
 		time.Sleep(time.Second)
 		deleted := time.Now()
