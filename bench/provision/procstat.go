@@ -102,6 +102,7 @@ func (s cpuSnapshot) String() string {
 	}
 	return strings.Join(parts, ", ")
 }
+
 // peakRSS is the process's high-water resident set size (VmHWM), in bytes.
 func peakRSS(pid int) (int64, error) {
 	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")

@@ -179,22 +179,22 @@ func (w *workspaceChanges) summary() (total int, lines []string) {
 
 // results is what -json writes.
 type results struct {
-	Workspaces        int            `json:"workspaces"`
-	Version           string         `json:"version"`
-	Machine           string         `json:"machine"`
-	Tenancy           tenancyResults `json:"tenancy"`
-	Ceiling           ceilingResults `json:"ceiling"`
-	CreateOnlyCeiling ceilingResults `json:"createOnlyCeiling"`
+	Workspaces        int                `json:"workspaces"`
+	Version           string             `json:"version"`
+	Machine           string             `json:"machine"`
+	Tenancy           tenancyResults     `json:"tenancy"`
+	Ceiling           ceilingResults     `json:"ceiling"`
+	CreateOnlyCeiling ceilingResults     `json:"createOnlyCeiling"`
 	Ratios            map[string]float64 `json:"ratios"`
 }
 
 type tenancyResults struct {
-	ReadySeconds      float64 `json:"readySeconds"`
-	PodsReadySeconds  float64 `json:"podsReadySeconds,omitempty"`
-	CPUSeconds        float64 `json:"cpuSeconds"`
+	ReadySeconds        float64 `json:"readySeconds"`
+	PodsReadySeconds    float64 `json:"podsReadySeconds,omitempty"`
+	CPUSeconds          float64 `json:"cpuSeconds"`
 	APIServerCPUSeconds float64 `json:"apiserverCPUSeconds"`
-	PeakRSSBytes      int64   `json:"peakRSSBytes"`
-	IdleWrites        float64 `json:"idleWrites"`
+	PeakRSSBytes        int64   `json:"peakRSSBytes"`
+	IdleWrites          float64 `json:"idleWrites"`
 	// WritesPerWorkspace counts the Workspace's create and every write the
 	// controller sent to steady state.
 	WritesPerWorkspace   float64         `json:"writesPerWorkspace"`

@@ -44,14 +44,14 @@ type tenancyPhase struct {
 	peakRSS        int64
 	logPath        string
 
-	idleChanges       workspaceChanges // Workspace updates seen in the idle window
-	idleClusterWrites counts           // writes in the idle window by the API server's count
-	settleClusterWrites counts         // writes while settling by the API server's count
-	clusterRequests     counts         // first create → all Ready, by the API server's count
+	idleChanges         workspaceChanges // Workspace updates seen in the idle window
+	idleClusterWrites   counts           // writes in the idle window by the API server's count
+	settleClusterWrites counts           // writes while settling by the API server's count
+	clusterRequests     counts           // first create → all Ready, by the API server's count
 	cpu                 cpuSnapshot
 
-	restart *restartResults
-	delete  *deleteResults
+	restart      *restartResults
+	delete       *deleteResults
 	deleteDetail []string
 }
 

@@ -47,7 +47,7 @@ func TestTransform(t *testing.T) {
 			}(),
 		},
 		"a Workspace: kept whole": {
-			in: &tenancyv1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: "ml"}, Spec: tenancyv1.WorkspaceSpec{Class: "c"}},
+			in:   &tenancyv1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: "ml"}, Spec: tenancyv1.WorkspaceSpec{Class: "c"}},
 			want: &tenancyv1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: "ml"}, Spec: tenancyv1.WorkspaceSpec{Class: "c"}},
 		},
 		"labelled for another workspace: a bare stub": {
