@@ -58,6 +58,7 @@ type options struct {
 	jsonPath          string
 	svgPath           string
 	gomemlimit        string
+	profileDir        string
 }
 
 func main() {
@@ -96,6 +97,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.deletion, "delete", true, "delete every workspace and measure until all are gone (and the honest ceiling's own deletion)")
 	fs.StringVar(&o.jsonPath, "json", "", "write the results as JSON to this file")
 	fs.StringVar(&o.svgPath, "svg", "", "write a chart of workspaces Ready over time (Tenancy beside the ceilings) to this SVG file")
+	fs.StringVar(&o.profileDir, "profile", "", "write the controller's pprof profiles here: CPU over the first 30 s of provisioning, heap after the idle window")
 	fs.StringVar(&o.gomemlimit, "gomemlimit", "", "GOMEMLIMIT of the controller process (e.g. 100MiB; default: none)")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -119,3 +119,22 @@ func peakRSS(pid int) (int64, error) {
 	}
 	return 0, errors.New("no VmHWM in /proc/" + strconv.Itoa(pid) + "/status")
 }
+
+// memDetail describes a process's memory now: resident anonymous and
+// file-backed (the binary's pages) memory, from /proc/<pid>/status.
+func memDetail(pid int) string {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return "?"
+	}
+	var parts []string
+	for line := range strings.SplitSeq(string(data), "\n") {
+		for _, k := range []string{"VmRSS:", "RssAnon:", "RssFile:"} {
+			if rest, ok := strings.CutPrefix(line, k); ok {
+				kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+				parts = append(parts, fmt.Sprintf("%s %.1f MiB", strings.TrimSuffix(k, ":"), float64(kb)/1024))
+			}
+		}
+	}
+	return strings.Join(parts, ", ")
+}

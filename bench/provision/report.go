@@ -125,6 +125,8 @@ func (b *bench) report(res *results) {
 		row("kube-apiserver CPU per request (all clients)", fmt.Sprintf("%.2f ms (%.0f requests)", float64(a.cpu["kube-apiserver"].Microseconds())/1000/k, k))
 	}
 	row("controller peak RSS (VmHWM)", fmt.Sprintf("%.1f MiB", float64(a.peakRSS)/(1<<20)))
+	row("    after the idle window", a.memNow)
+	row("    ", a.goMem)
 	verdict := "OK"
 	if a.idleRequests.writes() > 0 {
 		verdict = "FAIL: must be 0"

@@ -226,3 +226,14 @@ func (c counts) withoutHousekeeping() counts {
 	}
 	return out
 }
+
+// goMemory summarizes the Go runtime's view of a process's memory, from
+// its go_memstats_* and go_gc_* gauges.
+func goMemory(ms metrics) string {
+	g := func(name string) float64 {
+		return ms.sum(name, func(*dto.Metric) string { return "" }, nil).total() / (1 << 20)
+	}
+	return fmt.Sprintf("Go heap in use %.1f MiB, heap objects %.0f, next GC at %.1f MiB, stacks %.1f MiB, runtime total %.1f MiB",
+		g("go_memstats_heap_inuse_bytes"), g("go_memstats_heap_objects"), g("go_memstats_next_gc_bytes"),
+		g("go_memstats_stack_inuse_bytes"), g("go_memstats_sys_bytes"))
+}

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -42,6 +45,7 @@ type tenancyPhase struct {
 	idleRequests   clientRequests
 	idle           time.Duration
 	peakRSS        int64
+	memNow, goMem  string // after the idle window
 	logPath        string
 
 	idleChanges         workspaceChanges // Workspace updates seen in the idle window
@@ -67,6 +71,9 @@ func (b *bench) tenancy(ctx context.Context, binary string) error {
 	proc := &process.Controller{
 		Binary: binary, Kubeconfig: kubeconfig, LogPath: a.logPath, Concurrency: o.concurrency,
 		Metrics: true, Spawn: childproc.NewSpawner(),
+	}
+	if o.profileDir != "" {
+		proc.Args = append(proc.Args, "--profiling")
 	}
 	if o.gomemlimit != "" {
 		proc.Env = []string{"GOMEMLIMIT=" + o.gomemlimit}
@@ -137,6 +144,9 @@ func (b *bench) tenancy(ctx context.Context, binary string) error {
 	a.startRequests = before
 
 	b.logf("tenancy: creating %d Workspaces with %d parallel clients", o.n, o.creators)
+	if o.profileDir != "" {
+		go b.saveProfile(ctx, proc, "/debug/pprof/profile?seconds=30", "controller-cpu.pprof")
+	}
 	a.first = time.Now()
 	err = b.parallel(ctx, o.creators, func(ctx context.Context, i int) error {
 		name := wsName(i)
@@ -250,6 +260,13 @@ func (b *bench) tenancy(ctx context.Context, binary string) error {
 	a.idleClusterWrites = clusterEnd.sub(clusterStart).writesOnly()
 	if a.peakRSS, err = peakRSS(proc.PID()); err != nil {
 		return err
+	}
+	a.memNow = memDetail(proc.PID())
+	if o.profileDir != "" {
+		b.saveProfile(ctx, proc, "/debug/pprof/heap?gc=1", "controller-heap.pprof")
+	}
+	if ms, err := scrapeURL(ctx, proc.MetricsURL()); err == nil {
+		a.goMem = goMemory(ms)
 	}
 	b.logf("tenancy: %.0f writes in the idle window", a.idleRequests.writes())
 	verdict := a.idleRequests.writes() == 0
@@ -531,4 +548,35 @@ func (b *bench) controllerKubeconfig(ctx context.Context) (string, error) {
 	}
 	path := filepath.Join(b.dir, "tenancy-controller.kubeconfig")
 	return path, b.cluster.WriteKubeconfig(path, cfg, "")
+}
+
+// saveProfile fetches a pprof profile from the controller into -profile.
+func (b *bench) saveProfile(ctx context.Context, proc *process.Controller, path, file string) {
+	url := strings.TrimSuffix(proc.MetricsURL(), "/metrics") + path
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.logf("profile %s: %v", path, err)
+		return
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if err := os.MkdirAll(b.o.profileDir, 0o755); err != nil {
+		b.logf("profile: %v", err)
+		return
+	}
+	out := filepath.Join(b.o.profileDir, file)
+	f, err := os.Create(out)
+	if err != nil {
+		b.logf("profile: %v", err)
+		return
+	}
+	defer func() { _ = f.Close() }()
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		b.logf("profile %s: %v", path, err)
+		return
+	}
+	b.logf("profile written to %s (go tool pprof -top %s)", out, out)
 }

@@ -4,6 +4,8 @@ package controller
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/pprof"
 	"reflect"
 	"time"
 
@@ -43,8 +45,11 @@ func Scheme() *runtime.Scheme {
 
 // Options configure the controller manager.
 type Options struct {
-	Concurrency     int
-	MetricsAddr     string // "0" turns metrics off
+	Concurrency int
+	MetricsAddr string // "0" turns metrics off
+	// Profiling serves Go's pprof profiles at /debug/pprof/ on the metrics
+	// address.
+	Profiling       bool
 	ProbeAddr       string // "0" turns probes off
 	LeaderElection  bool
 	LeaderNamespace string
@@ -77,7 +82,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  Scheme(),
 		Cache:                   cache.Options{ByObject: byObject, DefaultTransform: transform},
-		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
+		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr, ExtraHandlers: profiling(o.Profiling)},
 		HealthProbeBindAddress:  o.ProbeAddr,
 		LeaderElection:          o.LeaderElection,
 		LeaderElectionID:        LeaderElectionID,
@@ -132,6 +137,17 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		}
 	}
 	return mgr, nil
+}
+
+// profiling is the pprof handlers, when on.
+func profiling(on bool) map[string]http.Handler {
+	if !on {
+		return nil
+	}
+	return map[string]http.Handler{
+		"/debug/pprof/":        http.HandlerFunc(pprof.Index),
+		"/debug/pprof/profile": http.HandlerFunc(pprof.Profile),
+	}
 }
 
 // nonZero is d, or nil (the default) when d is zero.
