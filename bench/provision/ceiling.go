@@ -35,16 +35,33 @@ type ceilingPhase struct {
 
 // runCeiling writes every workspace's objects, o.concurrency workspaces at
 // a time (the shape of the controller's work), in namespaces prefix00000…,
-// with no client-side rate limit, so that the API server is the limit.
+// with no client-side rate limit, so that the API server is the limit. It
+// writes as the controller's identity (User tenancy-controller with the
+// ClusterRole of config/rbac), as the controller does: the API server
+// authorizes it through RBAC, where an admin (system:masters) would skip
+// RBAC; only the Workspaces are created and deleted by admin, as the
+// driver does for Tenancy.
 func (b *bench) runCeiling(ctx context.Context, prefix string, kind ceilingKind, deletion bool) (ceilingPhase, error) {
 	o := b.o
-	cfg := b.cluster.Config()
+	if _, err := b.controllerKubeconfig(ctx); err != nil { // binds the ClusterRole
+		return ceilingPhase{}, err
+	}
+	cfg, err := b.cluster.UserConfig(controllerUser)
+	if err != nil {
+		return ceilingPhase{}, err
+	}
 	cfg.QPS, cfg.Burst = -1, 0 // no client-side limit
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return ceilingPhase{}, err
 	}
-	c, err := client.New(cfg, client.Options{Scheme: controller.Scheme()})
+	cc, err := client.New(cfg, client.Options{Scheme: controller.Scheme()})
+	if err != nil {
+		return ceilingPhase{}, err
+	}
+	adminCfg := b.cluster.Config()
+	adminCfg.QPS, adminCfg.Burst = -1, 0
+	admin, err := client.New(adminCfg, client.Options{Scheme: controller.Scheme()})
 	if err != nil {
 		return ceilingPhase{}, err
 	}
@@ -59,7 +76,7 @@ func (b *bench) runCeiling(ctx context.Context, prefix string, kind ceilingKind,
 		var err error
 		switch kind {
 		case ceilingHonest:
-			n, err = ceilingWorkspace(ctx, c, cs, name, i, o.clusterRulesEvery)
+			n, err = ceilingWorkspace(ctx, admin, cc, cs, name, i, o.clusterRulesEvery)
 		case ceilingCreateOnly:
 			n, err = createDirectly(ctx, cs, name, i, o.clusterRulesEvery)
 		case ceilingApply:
@@ -81,7 +98,7 @@ func (b *bench) runCeiling(ctx context.Context, prefix string, kind ceilingKind,
 		b.logf("ceiling: deleting the %d workspaces", o.n)
 		t0 := time.Now()
 		if err := b.parallel(ctx, o.concurrency, func(ctx context.Context, i int) error {
-			_, err := ceilingDelete(ctx, c, cs, fmt.Sprintf("%s%05d", prefix, i), i, o.clusterRulesEvery)
+			_, err := ceilingDelete(ctx, admin, cc, cs, fmt.Sprintf("%s%05d", prefix, i), i, o.clusterRulesEvery)
 			return err
 		}); err != nil {
 			return r, fmt.Errorf("ceiling deletion: %w", err)

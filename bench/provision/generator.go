@@ -314,12 +314,13 @@ func applyDirectly(ctx context.Context, cs kubernetes.Interface, ns string, i, c
 const ceilingPrefix = "ceil-"
 
 // ceilingWorkspace is the honest ceiling: what any controller design must
-// write for workspace i, done by one client with no reads: POST the
-// Workspace, POST its objects (createDirectly), and write its status once,
-// as Tenancy writes it. It returns the number of requests sent.
-func ceilingWorkspace(ctx context.Context, c client.Client, cs kubernetes.Interface, name string, i, clusterRulesEvery int) (int, error) {
+// write for workspace i, done with no reads: the user (admin, as the driver
+// creates Tenancy's) POSTs the Workspace; the controller's identity (cc, cs)
+// POSTs its objects (createDirectly) and writes its status once, as Tenancy
+// writes it. It returns the number of requests sent.
+func ceilingWorkspace(ctx context.Context, admin, cc client.Client, cs kubernetes.Interface, name string, i, clusterRulesEvery int) (int, error) {
 	ws := newWorkspace(name, i, clusterRulesEvery)
-	if err := c.Create(ctx, ws); err != nil {
+	if err := admin.Create(ctx, ws); err != nil {
 		return 1, fmt.Errorf("create Workspace %s: %w", name, err)
 	}
 	n, err := createDirectly(ctx, cs, name, i, clusterRulesEvery)
@@ -330,7 +331,7 @@ func ceilingWorkspace(ctx context.Context, c client.Client, cs kubernetes.Interf
 	before := ws.DeepCopy()
 	ws.Status = ceilingStatus(ws)
 	n++
-	if err := c.Status().Patch(ctx, ws, client.MergeFrom(before)); err != nil {
+	if err := cc.Status().Patch(ctx, ws, client.MergeFrom(before)); err != nil {
 		return n, fmt.Errorf("write status of Workspace %s: %w", name, err)
 	}
 	return n, nil
@@ -360,8 +361,9 @@ func ceilingStatus(ws *tenancyv1.Workspace) tenancyv1.WorkspaceStatus {
 // ceilingDelete is the honest ceiling's deletion of workspace name: delete
 // the Workspace, its namespace (kube-controller-manager deletes what is
 // in it) and its cluster-scoped objects, and take the finalizer (which the
-// admission policy put there) off.
-func ceilingDelete(ctx context.Context, c client.Client, cs kubernetes.Interface, name string, i, clusterRulesEvery int) (int, error) {
+// admission policy put there) off: the user (admin) deletes the Workspace,
+// the controller's identity (cc, cs) the rest.
+func ceilingDelete(ctx context.Context, admin, cc client.Client, cs kubernetes.Interface, name string, i, clusterRulesEvery int) (int, error) {
 	n := 0
 	del := func(what string, err error) error {
 		n++
@@ -371,7 +373,7 @@ func ceilingDelete(ctx context.Context, c client.Client, cs kubernetes.Interface
 		return nil
 	}
 	ws := &tenancyv1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: name}}
-	if err := del("Workspace "+name, c.Delete(ctx, ws)); err != nil {
+	if err := del("Workspace "+name, admin.Delete(ctx, ws)); err != nil {
 		return n, err
 	}
 	if err := del("Namespace "+name, cs.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{})); err != nil {
@@ -393,7 +395,7 @@ func ceilingDelete(ctx context.Context, c client.Client, cs kubernetes.Interface
 		}
 	}
 	n++
-	err := c.Patch(ctx, ws, client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`)))
+	err := cc.Patch(ctx, ws, client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`)))
 	if err != nil && !apierrors.IsNotFound(err) {
 		return n, fmt.Errorf("remove the finalizer of Workspace %s: %w", name, err)
 	}

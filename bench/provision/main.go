@@ -52,6 +52,7 @@ type options struct {
 	skipCeiling       bool
 	ceilingFirst      bool
 	optimalApply      bool
+	createOnly        bool
 	admission         bool
 	restart           bool
 	deletion          bool
@@ -91,6 +92,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.binary, "controller-binary", "", "tenancy binary to run (default: built from ./cmd/tenancy)")
 	fs.BoolVar(&o.skipCeiling, "skip-ceiling", false, "measure Tenancy only")
 	fs.BoolVar(&o.ceilingFirst, "ceiling-first", false, "measure the ceilings before Tenancy (to see how much the order matters)")
+	fs.BoolVar(&o.createOnly, "create-only", true, "also measure the create-only ceiling (the objects alone)")
 	fs.BoolVar(&o.optimalApply, "optimal-apply", false, "also measure the create-only client writing with server-side apply instead of create")
 	fs.BoolVar(&o.admission, "admission", true, "install the admission policies as `tenancy install` does (the finalizer is then set at admission); false measures the controller's fallback")
 	fs.BoolVar(&o.restart, "restart", true, "after the idle window, restart the controller and measure how long it takes to verify every workspace, and that it writes nothing")
@@ -237,11 +239,13 @@ func (b *bench) ceilings(ctx context.Context) error {
 		return err
 	}
 	b.logf("ceiling: done in %s", b.ceiling.done.Round(time.Millisecond))
-	b.logf("create-only ceiling: the objects alone, one POST each")
-	if b.createOnly, err = b.runCeiling(ctx, "opt-", ceilingCreateOnly, false); err != nil {
-		return err
+	if o.createOnly {
+		b.logf("create-only ceiling: the objects alone, one POST each")
+		if b.createOnly, err = b.runCeiling(ctx, "opt-", ceilingCreateOnly, false); err != nil {
+			return err
+		}
+		b.logf("create-only ceiling: done in %s", b.createOnly.done.Round(time.Millisecond))
 	}
-	b.logf("create-only ceiling: done in %s", b.createOnly.done.Round(time.Millisecond))
 	if o.optimalApply {
 		b.logf("create-only ceiling with server-side apply")
 		if b.apply, err = b.runCeiling(ctx, "opt-apply-", ceilingApply, false); err != nil {
