@@ -169,7 +169,7 @@ type reconciles struct {
 
 func workspaceReconciles(ms metrics) reconciles {
 	isWS := func(m *dto.Metric) bool { return label(m, "controller") == "workspace" }
-	byName := func(m *dto.Metric) string { return "" }
+	byName := func(*dto.Metric) string { return "" }
 	return reconciles{
 		total: ms.sum("controller_runtime_reconcile_total", byName, isWS).total(),
 		depth: ms.sum("workqueue_depth", byName, isWS).total() + ms.sum("controller_runtime_active_workers", byName, isWS).total(),

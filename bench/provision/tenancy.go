@@ -196,8 +196,9 @@ func (b *bench) tenancy(ctx context.Context, binary string) error {
 	// until neither the controller nor any other client (leases and events
 	// aside) has written for o.settle.
 	settleStart := time.Now()
-	last, lastCluster := after, afterCluster
-	if lastCluster, err = b.scrapeCluster(ctx, apiRC); err != nil {
+	last := after
+	lastCluster, err := b.scrapeCluster(ctx, apiRC)
+	if err != nil {
 		return err
 	}
 	settleCluster := lastCluster
