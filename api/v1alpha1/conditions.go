@@ -16,6 +16,11 @@ const (
 	// defaults at admission (MutatingAdmissionPolicy); informational, not
 	// part of Ready.
 	ConditionAdmissionDefaults = "AdmissionDefaults"
+	// ConditionPodsReady says whether pods can start in the workspace: its
+	// namespace's default ServiceAccount, which kube-controller-manager
+	// makes some time after the namespace (minutes under a burst), exists.
+	// Informational, not part of Ready: Ready is what Tenancy made.
+	ConditionPodsReady = "PodsReady"
 )
 
 // Condition reasons.
@@ -35,6 +40,9 @@ const (
 	// ReasonMutatingPolicyUnavailable: the cluster serves no
 	// MutatingAdmissionPolicy; the controller falls back.
 	ReasonMutatingPolicyUnavailable = "MutatingAdmissionPolicyUnavailable"
+	// ReasonServiceAccountMissing: the namespace has no default
+	// ServiceAccount yet, so the API server refuses pods.
+	ReasonServiceAccountMissing = "DefaultServiceAccountMissing"
 )
 
 // Condition reads a Workspace condition, or nil.

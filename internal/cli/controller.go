@@ -42,6 +42,7 @@ Install the CRDs first with 'tenancy install'.`,
 	f := cmd.Flags()
 	f.IntVar(&o.ctrl.Concurrency, "concurrency", 8, "workspaces reconciled at once")
 	f.StringVar(&o.ctrl.MetricsAddr, "metrics-bind-address", "127.0.0.1:8080", "address of the Prometheus metrics endpoint (loopback by default: it is not authenticated); 0 turns it off")
+	f.BoolVar(&o.ctrl.Profiling, "profiling", false, "serve Go's pprof profiles at /debug/pprof/ on the metrics address")
 	f.StringVar(&o.ctrl.ProbeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz; 0 turns them off")
 	f.BoolVar(&o.ctrl.LeaderElection, "leader-elect", false, "elect a leader, so several replicas can run and one works")
 	f.StringVar(&o.ctrl.LeaderNamespace, "leader-election-namespace", "kube-system", "namespace of the leader election lease (the shipped RBAC grants Lease rights in kube-system only)")

@@ -4,11 +4,17 @@ package controller
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/pprof"
 	"reflect"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/discovery"
@@ -31,8 +37,11 @@ func Scheme() *runtime.Scheme { return scheme.New() }
 
 // Options configure the controller manager.
 type Options struct {
-	Concurrency     int
-	MetricsAddr     string // "0" turns metrics off
+	Concurrency int
+	MetricsAddr string // "0" turns metrics off
+	// Profiling serves Go's pprof profiles at /debug/pprof/ on the metrics
+	// address.
+	Profiling       bool
 	ProbeAddr       string // "0" turns probes off
 	LeaderElection  bool
 	LeaderNamespace string
@@ -65,7 +74,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  Scheme(),
 		Cache:                   cache.Options{ByObject: byObject, DefaultTransform: transform},
-		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
+		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr, ExtraHandlers: profiling(o.Profiling)},
 		HealthProbeBindAddress:  o.ProbeAddr,
 		LeaderElection:          o.LeaderElection,
 		LeaderElectionID:        LeaderElectionID,
@@ -85,8 +94,23 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The namespaces' default ServiceAccounts (kube-controller-manager's,
+	// not labelled) have a cache of their own, metadata only: PodsReady
+	// needs only to know they exist.
+	defaultSAs, err := cache.New(cfg, cache.Options{
+		Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(),
+		DefaultFieldSelector: fields.OneTermEqualSelector("metadata.name", "default"),
+		DefaultTransform:     cache.TransformStripManagedFields(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create the cache of default ServiceAccounts: %w", err)
+	}
+	if err := mgr.Add(defaultSAs); err != nil {
+		return nil, err
+	}
 	r := workspace.New(mgr.GetClient(), mgr.GetAPIReader(),
 		workspace.WithConcurrency(o.Concurrency),
+		workspace.WithDefaultServiceAccounts(defaultSAs),
 		workspace.WithIstio(workspace.NewDiscoveryIstio(disc, time.Minute), o.IstioUserHeader, o.IstioGatewayPrincipals...),
 		workspace.WithMutatingPolicies(workspace.NewDiscoveryMutatingPolicies(disc, 10*time.Minute)),
 	)
@@ -105,6 +129,17 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		}
 	}
 	return mgr, nil
+}
+
+// profiling is the pprof handlers, when on.
+func profiling(on bool) map[string]http.Handler {
+	if !on {
+		return nil
+	}
+	return map[string]http.Handler{
+		"/debug/pprof/":        http.HandlerFunc(pprof.Index),
+		"/debug/pprof/profile": http.HandlerFunc(pprof.Profile),
+	}
 }
 
 // nonZero is d, or nil (the default) when d is zero.
@@ -127,7 +162,11 @@ func nonZero(d time.Duration) *time.Duration {
 //
 // Of every other object the field sets of its managed fields are dropped,
 // most of an object's size: the controller reads only who wrote an object
-// (manager and subresource), never which fields.
+// (manager and subresource), never which fields. Of the kinds the
+// controller makes, it reads only the metadata (the hash annotation and the
+// managers decide whether an apply is due) and a ResourceQuota's status
+// (mirrored into the Workspace's): everything else is dropped (see
+// metadataOnly).
 func transform(obj any) (any, error) {
 	o, ok := obj.(metav1.Object)
 	if !ok {
@@ -140,10 +179,37 @@ func transform(obj any) (any, error) {
 	}
 	mfs := o.GetManagedFields()
 	for i := range mfs {
-		mfs[i].FieldsV1 = nil
+		mfs[i] = metav1.ManagedFieldsEntry{Manager: mfs[i].Manager, Operation: mfs[i].Operation, Subresource: mfs[i].Subresource}
 	}
 	o.SetManagedFields(mfs)
-	return obj, nil
+	return metadataOnly(obj), nil
+}
+
+// metadataOnly keeps, of the kinds the workspace controller makes, what it
+// reads: the metadata, a ResourceQuota's status, a Namespace's status (why
+// it is still terminating). Other objects are returned as they are.
+func metadataOnly(obj any) any {
+	switch o := obj.(type) {
+	case *corev1.ServiceAccount:
+		return &corev1.ServiceAccount{TypeMeta: o.TypeMeta, ObjectMeta: o.ObjectMeta}
+	case *corev1.ResourceQuota:
+		return &corev1.ResourceQuota{TypeMeta: o.TypeMeta, ObjectMeta: o.ObjectMeta, Status: o.Status}
+	case *corev1.LimitRange:
+		return &corev1.LimitRange{TypeMeta: o.TypeMeta, ObjectMeta: o.ObjectMeta}
+	case *corev1.PersistentVolumeClaim:
+		return &corev1.PersistentVolumeClaim{TypeMeta: o.TypeMeta, ObjectMeta: o.ObjectMeta}
+	case *rbacv1.Role:
+		return &rbacv1.Role{TypeMeta: o.TypeMeta, ObjectMeta: o.ObjectMeta}
+	case *rbacv1.RoleBinding:
+		return &rbacv1.RoleBinding{TypeMeta: o.TypeMeta, ObjectMeta: o.ObjectMeta}
+	case *rbacv1.ClusterRole:
+		return &rbacv1.ClusterRole{TypeMeta: o.TypeMeta, ObjectMeta: o.ObjectMeta}
+	case *rbacv1.ClusterRoleBinding:
+		return &rbacv1.ClusterRoleBinding{TypeMeta: o.TypeMeta, ObjectMeta: o.ObjectMeta}
+	case *networkingv1.NetworkPolicy:
+		return &networkingv1.NetworkPolicy{TypeMeta: o.TypeMeta, ObjectMeta: o.ObjectMeta}
+	}
+	return obj
 }
 
 // stubOf returns an empty object of obj's type carrying only its identity.

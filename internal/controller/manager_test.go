@@ -6,6 +6,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
@@ -26,13 +27,28 @@ func TestTransform(t *testing.T) {
 		in   any
 		want any
 	}{
-		"own namespace: kept, field sets dropped": {
-			in: &rbacv1.RoleBinding{ObjectMeta: meta("ml", "ml"), RoleRef: rbacv1.RoleRef{Name: "admin"}},
+		"own namespace: metadata kept, field sets and the rest dropped": {
+			in: &rbacv1.RoleBinding{ObjectMeta: meta("ml", "ml"), RoleRef: rbacv1.RoleRef{Name: "admin"},
+				Subjects: []rbacv1.Subject{{Kind: "User", Name: "alice"}}},
 			want: func() any {
 				m := meta("ml", "ml")
 				m.ManagedFields[0].FieldsV1 = nil
-				return &rbacv1.RoleBinding{ObjectMeta: m, RoleRef: rbacv1.RoleRef{Name: "admin"}}
+				return &rbacv1.RoleBinding{ObjectMeta: m}
 			}(),
+		},
+		"quota: metadata and status kept": {
+			in: &corev1.ResourceQuota{ObjectMeta: meta("ml", "ml"),
+				Spec:   corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{"pods": resource.MustParse("5")}},
+				Status: corev1.ResourceQuotaStatus{Hard: corev1.ResourceList{"pods": resource.MustParse("5")}}},
+			want: func() any {
+				m := meta("ml", "ml")
+				m.ManagedFields[0].FieldsV1 = nil
+				return &corev1.ResourceQuota{ObjectMeta: m, Status: corev1.ResourceQuotaStatus{Hard: corev1.ResourceList{"pods": resource.MustParse("5")}}}
+			}(),
+		},
+		"a Workspace: kept whole": {
+			in:   &tenancyv1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: "ml"}, Spec: tenancyv1.WorkspaceSpec{Class: "c"}},
+			want: &tenancyv1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: "ml"}, Spec: tenancyv1.WorkspaceSpec{Class: "c"}},
 		},
 		"labelled for another workspace: a bare stub": {
 			in: &rbacv1.RoleBinding{ObjectMeta: meta("ml", "victim"), RoleRef: rbacv1.RoleRef{Name: "admin"}},

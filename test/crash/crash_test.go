@@ -207,24 +207,24 @@ func TestControllerSurvivesSIGKILL(t *testing.T) {
 		t.Fatal(err)
 	}
 	proc := &controllerProcess{
-		binary:      env.Tenancy(),
-		kubeconfig:  controllerKubeconfig(ctx, t),
-		logPath:     filepath.Join(logDir, "controller.log"),
-		concurrency: controllerConc,
-		spawn:       childproc.NewSpawner(),
+		Binary:      env.Tenancy(),
+		Kubeconfig:  controllerKubeconfig(ctx, t),
+		LogPath:     filepath.Join(logDir, "controller.log"),
+		Concurrency: controllerConc,
+		Spawn:       childproc.NewSpawner(),
 	}
 	t.Cleanup(func() {
-		if proc.cmd != nil {
-			_, _ = proc.kill()
+		if proc.Running() {
+			_, _ = proc.Kill()
 		}
-		proc.spawn.Close()
+		proc.Spawn.Close()
 		if t.Failed() || os.Getenv("TENANCY_KEEP_CLUSTER") == "1" {
-			t.Logf("controller log kept in %s (control plane logs in %s)", proc.logPath, env.Cluster.LogDir())
+			t.Logf("controller log kept in %s (control plane logs in %s)", proc.LogPath, env.Cluster.LogDir())
 			return
 		}
 		_ = os.RemoveAll(logDir)
 	})
-	if err := proc.start(); err != nil {
+	if err := proc.Start(); err != nil {
 		t.Fatal(err)
 	}
 	// Each deleted workspace is checked the moment it disappears.
@@ -244,20 +244,20 @@ func TestControllerSurvivesSIGKILL(t *testing.T) {
 				return
 			case <-time.After(wait):
 			}
-			if proc.exited() {
-				chaosDone <- fmt.Errorf("controller exited by itself; see %s", proc.logPath)
+			if proc.Exited() {
+				chaosDone <- fmt.Errorf("controller exited by itself; see %s", proc.LogPath)
 				return
 			}
 			if n, err := inProgress(ctx, c); err == nil && n > 0 {
 				interrupted++
 			}
-			ran, err := proc.kill()
+			ran, err := proc.Kill()
 			if err != nil {
 				chaosDone <- err
 				return
 			}
 			kills = append(kills, ran)
-			if err := proc.start(); err != nil {
+			if err := proc.Start(); err != nil {
 				chaosDone <- err
 				return
 			}
@@ -285,13 +285,13 @@ func TestControllerSurvivesSIGKILL(t *testing.T) {
 	}
 
 	// A final clean restart, as after the last crash in real life.
-	if _, err := proc.kill(); err != nil {
+	if _, err := proc.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	if err := proc.start(); err != nil {
+	if err := proc.Start(); err != nil {
 		t.Fatal(err)
 	}
-	if err := proc.waitReady(ctx, time.Minute); err != nil {
+	if err := proc.WaitReady(ctx, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 

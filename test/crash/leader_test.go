@@ -55,9 +55,9 @@ func TestLeaderElectionHandover(t *testing.T) {
 	procs := make([]*controllerProcess, 2)
 	for i := range procs {
 		procs[i] = &controllerProcess{
-			binary: env.Tenancy(), kubeconfig: kubeconfig, concurrency: 4, spawn: spawn,
-			logPath: filepath.Join(logDir, fmt.Sprintf("controller-%d.log", i)),
-			args: []string{"--leader-elect", "--leader-election-namespace", "kube-system",
+			Binary: env.Tenancy(), Kubeconfig: kubeconfig, Concurrency: 4, Spawn: spawn,
+			LogPath: filepath.Join(logDir, fmt.Sprintf("controller-%d.log", i)),
+			Args: []string{"--leader-elect", "--leader-election-namespace", "kube-system",
 				"--leader-elect-lease-duration", leaseDuration.String(),
 				"--leader-elect-renew-deadline", renewDeadline.String(),
 				"--leader-elect-retry-period", retryPeriod.String()},
@@ -65,8 +65,8 @@ func TestLeaderElectionHandover(t *testing.T) {
 	}
 	t.Cleanup(func() {
 		for _, p := range procs {
-			if p.cmd != nil {
-				_, _ = p.kill()
+			if p.Running() {
+				_, _ = p.Kill()
 			}
 		}
 		spawn.Close()
@@ -77,10 +77,10 @@ func TestLeaderElectionHandover(t *testing.T) {
 		_ = os.RemoveAll(logDir)
 	})
 	for _, p := range procs {
-		if err := p.start(); err != nil {
+		if err := p.Start(); err != nil {
 			t.Fatal(err)
 		}
-		if err := p.waitReady(ctx, time.Minute); err != nil {
+		if err := p.WaitReady(ctx, time.Minute); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -105,7 +105,7 @@ func TestLeaderElectionHandover(t *testing.T) {
 		follower = procs[1]
 	}
 	holder := leaseHolder(ctx, t)
-	t.Logf("lease held by %s (%s)", holder, filepath.Base(leader.logPath))
+	t.Logf("lease held by %s (%s)", holder, filepath.Base(leader.LogPath))
 
 	var names []string
 	create := func(i int) error {
@@ -125,7 +125,7 @@ func TestLeaderElectionHandover(t *testing.T) {
 		return problemsOf(auditWorkspaces(ctx, c, names))
 	})
 	if logHas(t, follower, workersLog) {
-		t.Fatalf("the follower started workers while the leader held the lease; see %s", follower.logPath)
+		t.Fatalf("the follower started workers while the leader held the lease; see %s", follower.LogPath)
 	}
 
 	// Workspaces keep coming while the leader is killed.
@@ -146,7 +146,7 @@ func TestLeaderElectionHandover(t *testing.T) {
 		}
 	}()
 	time.Sleep(time.Second) // pacing: kill in the middle of the creations
-	ran, err := leader.kill()
+	ran, err := leader.Kill()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +154,7 @@ func TestLeaderElectionHandover(t *testing.T) {
 	t.Logf("leader SIGKILLed after %s", ran.Round(time.Millisecond))
 	waitFor(t, leaseDuration+30*time.Second, "the follower acquires the lease", func() error {
 		if !logHas(t, follower, acquiredLog) {
-			return fmt.Errorf("no %q in %s", acquiredLog, follower.logPath)
+			return fmt.Errorf("no %q in %s", acquiredLog, follower.LogPath)
 		}
 		return nil
 	})
@@ -172,7 +172,7 @@ func TestLeaderElectionHandover(t *testing.T) {
 		return problemsOf(auditWorkspaces(ctx, c, names))
 	})
 	// The follower started working only once it led.
-	data, err := os.ReadFile(follower.logPath)
+	data, err := os.ReadFile(follower.LogPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +198,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, f func() error) {
 
 func logHas(t *testing.T, p *controllerProcess, s string) bool {
 	t.Helper()
-	data, err := os.ReadFile(p.logPath)
+	data, err := os.ReadFile(p.LogPath)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,12 +18,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/sets"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
 )
@@ -77,8 +79,12 @@ func WithIstio(d APIDetector, header string, gatewayPrincipals ...string) Option
 
 // Reconciler reconciles Workspaces.
 type Reconciler struct {
-	client      client.Client // reads from the cache of managed objects
-	apiReader   client.Reader // reads around the cache: namespaces Tenancy does not manage
+	client    client.Client // reads from the cache of managed objects
+	apiReader client.Reader // reads around the cache: namespaces Tenancy does not manage
+	objs      objects       // client and apiReader, for apply
+	// defaultSAs holds the namespaces' default ServiceAccounts (metadata
+	// only), for PodsReady; nil leaves PodsReady out.
+	defaultSAs  cache.Cache
 	concurrency int
 	istio       APIDetector
 	mutating    APIDetector
@@ -100,7 +106,15 @@ func New(c client.Client, apiReader client.Reader, opts ...Option) *Reconciler {
 	for _, o := range opts {
 		o(r)
 	}
+	r.objs = objects{Client: c, live: apiReader}
 	return r
+}
+
+// WithDefaultServiceAccounts reports, in the PodsReady condition, whether
+// the workspace's namespace has its default ServiceAccount, watched in c
+// (a cache of ServiceAccounts named default, as metadata).
+func WithDefaultServiceAccounts(c cache.Cache) Option {
+	return func(r *Reconciler) { r.defaultSAs = c }
 }
 
 // ManagedObjects are the kinds the controller creates. The manager's cache
@@ -126,6 +140,14 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.concurrency})
 	for _, o := range ManagedObjects() {
 		b = b.Owns(o)
+	}
+	if r.defaultSAs != nil {
+		// A namespace's default ServiceAccount tells its workspace (of the
+		// same name) that pods can start.
+		b = b.WatchesRawSource(source.Kind(r.defaultSAs, defaultServiceAccountMeta(),
+			handler.TypedEnqueueRequestsFromMapFunc(func(_ context.Context, sa *metav1.PartialObjectMetadata) []reconcile.Request {
+				return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: sa.Namespace}}}
+			})))
 	}
 	return b.Complete(r)
 }
@@ -168,7 +190,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 	e := effectiveSpec(ws, class)
 	m := objectMeta{WorkspaceName: ws.Name, WorkspaceUID: ws.UID}
 
-	if ws.Status.Namespace == "" {
+	firstProvisioning := ws.Status.Namespace == ""
+	if firstProvisioning {
 		if msg, err := r.overOwnerLimit(ctx, ws, class); err != nil {
 			return ctrl.Result{}, err
 		} else if msg != "" {
@@ -221,7 +244,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl
 				"this cluster has no MutatingAdmissionPolicy (Kubernetes 1.36 on): the controller adds the finalizer after creation, so a Workspace deleted at once may leave objects for the controller to sweep; self-serve workspaces must name their class, the creator is not recorded, and the workspace volume is not mounted into pods by itself")
 		}
 	}
-	st.quota(r.readQuota(ctx, ws.Name))
+	st.quota(r.readQuota(ctx, ws.Name), desiredQuota(e, m), firstProvisioning)
+	r.podsReady(ctx, ws.Name, st)
 
 	// controller-runtime logs the error and retries with backoff.
 	errs := errors.Join(rbacErr, quotaErr, netErr, storageErr, istioErr)
@@ -361,11 +385,16 @@ func (r *Reconciler) ensureNamespace(ctx context.Context, e effective, m objectM
 		// server is asked whose namespace it is. The owner reference is
 		// there from the first write, so garbage collection removes the
 		// namespace of a Workspace that is gone even if nothing else does.
-		ns = &corev1.Namespace{}
-		ns.Name = e.Name
-		ns.Labels = m.labels()
-		ns.OwnerReferences = []metav1.OwnerReference{m.ownerReference()}
-		err = r.client.Create(ctx, ns, client.FieldOwner(tenancyv1.FieldManager))
+		// It is created as desired, with the hash apply would stamp, so
+		// that it costs one write and the next reconcile finds it up to date.
+		desired := desiredNamespace(e, m)
+		if _, err := stamp(desired); err != nil {
+			return nil, err
+		}
+		err = create(ctx, r.client, desired, &corev1.Namespace{})
+		if err == nil {
+			return nil, nil
+		}
 		if apierrors.IsAlreadyExists(err) {
 			ns = &corev1.Namespace{}
 			err = r.apiReader.Get(ctx, client.ObjectKey{Name: e.Name}, ns)
@@ -377,7 +406,7 @@ func (r *Reconciler) ensureNamespace(ctx context.Context, e effective, m objectM
 	ours := tenancyv1.OwnedBy(ns, m.WorkspaceName, m.WorkspaceUID)
 	switch {
 	case ours && ns.DeletionTimestamp.IsZero():
-		return nil, apply(ctx, r.client, desiredNamespace(e, m), &corev1.Namespace{})
+		return nil, apply(ctx, r.objs, desiredNamespace(e, m), &corev1.Namespace{})
 	case ours:
 		return &waiting{tenancyv1.ReasonTerminating, "namespace " + e.Name + " is being deleted" + terminatingDetail(ns)}, nil
 	case tenancyv1.IsManagedFor(ns, e.Name) && tenancyv1.ControllerUID(ns) != "":
@@ -414,23 +443,23 @@ func (r *Reconciler) ensureRBAC(ctx context.Context, e effective, m objectMeta, 
 	keepSA, keepRole, keepRB, keepCR, keepCRB := sets.New[string](), sets.New[string](), sets.New[string](), sets.New[string](), sets.New[string]()
 	for _, o := range objs.ServiceAccounts {
 		keepSA.Insert(*o.Name)
-		errs = append(errs, apply(ctx, r.client, o, &corev1.ServiceAccount{}))
+		errs = append(errs, apply(ctx, r.objs, o, &corev1.ServiceAccount{}))
 	}
 	for _, o := range objs.Roles {
 		keepRole.Insert(*o.Name)
-		errs = append(errs, apply(ctx, r.client, o, &rbacv1.Role{}))
+		errs = append(errs, apply(ctx, r.objs, o, &rbacv1.Role{}))
 	}
 	for _, o := range objs.RoleBindings {
 		keepRB.Insert(*o.Name)
-		errs = append(errs, apply(ctx, r.client, o, &rbacv1.RoleBinding{}))
+		errs = append(errs, apply(ctx, r.objs, o, &rbacv1.RoleBinding{}))
 	}
 	for _, o := range objs.ClusterRoles {
 		keepCR.Insert(*o.Name)
-		errs = append(errs, apply(ctx, r.client, o, &rbacv1.ClusterRole{}))
+		errs = append(errs, apply(ctx, r.objs, o, &rbacv1.ClusterRole{}))
 	}
 	for _, o := range objs.ClusterRoleBindings {
 		keepCRB.Insert(*o.Name)
-		errs = append(errs, apply(ctx, r.client, o, &rbacv1.ClusterRoleBinding{}))
+		errs = append(errs, apply(ctx, r.objs, o, &rbacv1.ClusterRoleBinding{}))
 	}
 	errs = append(errs,
 		prune(ctx, r.client, &corev1.ServiceAccountList{}, e.Name, e.Name, keepSA),
@@ -447,11 +476,11 @@ func (r *Reconciler) ensureQuota(ctx context.Context, e effective, m objectMeta)
 	keepRQ, keepLR := sets.New[string](), sets.New[string]()
 	if q := desiredQuota(e, m); q != nil {
 		keepRQ.Insert(*q.Name)
-		errs = append(errs, apply(ctx, r.client, q, &corev1.ResourceQuota{}))
+		errs = append(errs, apply(ctx, r.objs, q, &corev1.ResourceQuota{}))
 	}
 	if l := desiredLimitRange(e, m); l != nil {
 		keepLR.Insert(*l.Name)
-		errs = append(errs, apply(ctx, r.client, l, &corev1.LimitRange{}))
+		errs = append(errs, apply(ctx, r.objs, l, &corev1.LimitRange{}))
 	}
 	errs = append(errs,
 		prune(ctx, r.client, &corev1.ResourceQuotaList{}, e.Name, e.Name, keepRQ),
@@ -464,7 +493,7 @@ func (r *Reconciler) ensureNetworkPolicy(ctx context.Context, e effective, m obj
 	var err error
 	if np := desiredNetworkPolicy(e, m); np != nil {
 		keep.Insert(*np.Name)
-		err = apply(ctx, r.client, np, &networkingv1.NetworkPolicy{})
+		err = apply(ctx, r.objs, np, &networkingv1.NetworkPolicy{})
 	}
 	return errors.Join(err, prune(ctx, r.client, &networkingv1.NetworkPolicyList{}, e.Name, e.Name, keep))
 }
@@ -475,7 +504,7 @@ func (r *Reconciler) ensureStorage(ctx context.Context, e effective, m objectMet
 		st.notRequested(tenancyv1.ConditionStorage, "no workspace volume configured")
 		return nil
 	}
-	err := apply(ctx, r.client, pvc, &corev1.PersistentVolumeClaim{})
+	err := apply(ctx, r.objs, pvc, &corev1.PersistentVolumeClaim{})
 	st.part(tenancyv1.ConditionStorage, err)
 	return err
 }
@@ -493,6 +522,35 @@ func (r *Reconciler) ensureIstio(ctx context.Context, e effective, m objectMeta,
 	}
 	st.part(tenancyv1.ConditionIstio, err)
 	return err
+}
+
+// podsReady reports whether pods can start in namespace ns: its default
+// ServiceAccount, which kube-controller-manager makes, exists.
+func (r *Reconciler) podsReady(ctx context.Context, ns string, st *statusBuilder) {
+	if r.defaultSAs == nil {
+		return
+	}
+	sa := defaultServiceAccountMeta()
+	switch err := r.defaultSAs.Get(ctx, client.ObjectKey{Namespace: ns, Name: defaultServiceAccount}, sa); {
+	case err == nil:
+		st.set(tenancyv1.ConditionPodsReady, metav1.ConditionTrue, tenancyv1.ReasonReconciled,
+			"the namespace's default ServiceAccount exists: pods can start")
+	case apierrors.IsNotFound(err):
+		st.set(tenancyv1.ConditionPodsReady, metav1.ConditionFalse, tenancyv1.ReasonServiceAccountMissing,
+			"kube-controller-manager has not made the namespace's default ServiceAccount yet, and the API server refuses pods until it has; this resolves by itself")
+	default:
+		st.set(tenancyv1.ConditionPodsReady, metav1.ConditionUnknown, tenancyv1.ReasonApplyFailed, err.Error())
+	}
+}
+
+// defaultServiceAccount is the ServiceAccount every namespace gets.
+const defaultServiceAccount = "default"
+
+// defaultServiceAccountMeta is an empty ServiceAccount as metadata.
+func defaultServiceAccountMeta() *metav1.PartialObjectMetadata {
+	sa := &metav1.PartialObjectMetadata{}
+	sa.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ServiceAccount"))
+	return sa
 }
 
 // readQuota returns the workspace's ResourceQuota from the cache, or nil.

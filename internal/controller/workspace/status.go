@@ -8,7 +8,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
@@ -75,16 +77,33 @@ func (b *statusBuilder) noOwner() {
 	}
 }
 
-// quota mirrors the ResourceQuota's status.
-func (b *statusBuilder) quota(q *corev1.ResourceQuota) {
-	if q == nil || len(q.Status.Hard) == 0 {
+// quota mirrors the ResourceQuota's status. While kube-controller-manager
+// has not filled it in (q not cached yet, or without status), the status
+// keeps what it has, and on a workspace's first provisioning it is
+// foretold from the desired quota: its hard limits, nothing used (a new
+// namespace runs nothing). kube-controller-manager then reports the same,
+// so mirroring it costs no second status write; if it reports otherwise
+// (a quota counting objects Tenancy makes, say), that is mirrored on the
+// next reconcile.
+func (b *statusBuilder) quota(q *corev1.ResourceQuota, desired *corev1ac.ResourceQuotaApplyConfiguration, first bool) {
+	switch {
+	case desired == nil:
 		b.status.Quota, b.status.GPUs = nil, ""
 		return
+	case q != nil && len(q.Status.Hard) > 0:
+		b.status.Quota = &tenancyv1.QuotaStatus{Hard: q.Status.Hard, Used: q.Status.Used}
+	case first && desired.Spec != nil && desired.Spec.Hard != nil:
+		used := corev1.ResourceList{}
+		for k := range *desired.Spec.Hard {
+			used[k] = resource.MustParse("0")
+		}
+		b.status.Quota = &tenancyv1.QuotaStatus{Hard: desired.Spec.Hard.DeepCopy(), Used: used}
+	default:
+		return // kube-controller-manager is behind: keep what is there
 	}
-	b.status.Quota = &tenancyv1.QuotaStatus{Hard: q.Status.Hard, Used: q.Status.Used}
 	b.status.GPUs = ""
-	if hard, ok := q.Status.Hard[gpuResource]; ok {
-		used := q.Status.Used[gpuResource]
+	if hard, ok := b.status.Quota.Hard[gpuResource]; ok {
+		used := b.status.Quota.Used[gpuResource]
 		b.status.GPUs = fmt.Sprintf("%s/%s", used.String(), hard.String())
 	}
 }

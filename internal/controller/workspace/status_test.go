@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
 	"github.com/tenancy-dev/tenancy/internal/testutil"
@@ -218,7 +219,8 @@ func TestStatusBuilderLeavesWorkspaceAlone(t *testing.T) {
 
 	b := newStatus(ws)
 	b.part(tenancyv1.ConditionQuota, errors.New("boom"))
-	b.quota(&corev1.ResourceQuota{Status: corev1.ResourceQuotaStatus{Hard: list("requests.nvidia.com/gpu", "4")}})
+	b.quota(&corev1.ResourceQuota{Status: corev1.ResourceQuotaStatus{Hard: list("requests.nvidia.com/gpu", "4")}},
+		corev1ac.ResourceQuota("tenancy", "ml").WithSpec(corev1ac.ResourceQuotaSpec().WithHard(list("requests.nvidia.com/gpu", "4"))), false)
 	b.build()
 
 	if diff := cmp.Diff(before, ws); diff != "" {
@@ -231,19 +233,41 @@ func TestStatusBuilderQuota(t *testing.T) {
 		Quota *tenancyv1.QuotaStatus
 		GPUs  string
 	}
+	desired := func(kv ...string) *corev1ac.ResourceQuotaApplyConfiguration {
+		return corev1ac.ResourceQuota("tenancy", "ml").WithSpec(corev1ac.ResourceQuotaSpec().WithHard(list(kv...)))
+	}
 	tests := map[string]struct {
-		quota *corev1.ResourceQuota
-		want  want
+		quota   *corev1.ResourceQuota
+		desired *corev1ac.ResourceQuotaApplyConfiguration // nil: no quota wanted
+		first   bool                                      // the workspace's first provisioning
+		want    want
 	}{
-		"no quota: cleared": {
-			quota: nil,
+		"no quota wanted: cleared": {
+			quota: &corev1.ResourceQuota{Status: corev1.ResourceQuotaStatus{Hard: list("requests.cpu", "8")}},
 			want:  want{},
 		},
-		"quota without status yet: cleared": {
-			quota: &corev1.ResourceQuota{Spec: corev1.ResourceQuotaSpec{Hard: list("requests.cpu", "8")}},
-			want:  want{},
+		"quota without status yet: what was mirrored is kept": {
+			quota:   &corev1.ResourceQuota{Spec: corev1.ResourceQuotaSpec{Hard: list("requests.cpu", "8")}},
+			desired: desired("requests.cpu", "8"),
+			want:    want{Quota: &tenancyv1.QuotaStatus{Hard: list("requests.nvidia.com/gpu", "8")}, GPUs: "2/8"},
+		},
+		"quota not cached yet: what was mirrored is kept": {
+			desired: desired("requests.cpu", "8"),
+			want:    want{Quota: &tenancyv1.QuotaStatus{Hard: list("requests.nvidia.com/gpu", "8")}, GPUs: "2/8"},
+		},
+		"first provisioning, quota not cached yet: foretold, nothing used": {
+			desired: desired("requests.cpu", "8", "requests.nvidia.com/gpu", "1"),
+			first:   true,
+			want: want{
+				Quota: &tenancyv1.QuotaStatus{
+					Hard: list("requests.cpu", "8", "requests.nvidia.com/gpu", "1"),
+					Used: list("requests.cpu", "0", "requests.nvidia.com/gpu", "0"),
+				},
+				GPUs: "0/1",
+			},
 		},
 		"GPUs used/hard": {
+			desired: desired("requests.cpu", "8"),
 			quota: &corev1.ResourceQuota{Status: corev1.ResourceQuotaStatus{
 				Hard: list("requests.nvidia.com/gpu", "4", "requests.cpu", "8"),
 				Used: list("requests.nvidia.com/gpu", "1", "requests.cpu", "500m"),
@@ -257,6 +281,7 @@ func TestStatusBuilderQuota(t *testing.T) {
 			},
 		},
 		"GPUs counted, none used yet": {
+			desired: desired("requests.cpu", "8"),
 			quota: &corev1.ResourceQuota{Status: corev1.ResourceQuotaStatus{
 				Hard: list("requests.nvidia.com/gpu", "4"),
 			}},
@@ -266,6 +291,7 @@ func TestStatusBuilderQuota(t *testing.T) {
 			},
 		},
 		"GPUs not counted: no GPU column": {
+			desired: desired("requests.cpu", "8"),
 			quota: &corev1.ResourceQuota{Status: corev1.ResourceQuotaStatus{
 				Hard: list("requests.cpu", "8"),
 				Used: list("requests.cpu", "0"),
@@ -283,7 +309,7 @@ func TestStatusBuilderQuota(t *testing.T) {
 			ws.Status.GPUs = "2/8"
 
 			b := newStatus(ws)
-			b.quota(tc.quota)
+			b.quota(tc.quota, tc.desired, tc.first)
 			st := b.build()
 
 			if diff := cmp.Diff(tc.want, want{st.Quota, st.GPUs}); diff != "" {

@@ -8,13 +8,16 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
 	networkingv1ac "k8s.io/client-go/applyconfigurations/networking/v1"
 	rbacv1ac "k8s.io/client-go/applyconfigurations/rbac/v1"
 	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
 )
@@ -38,6 +41,25 @@ func namespaceRules() []rbacv1.PolicyRule {
 
 func clusterRules() []rbacv1.PolicyRule {
 	return []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get", "list", "watch"}}}
+}
+
+// memberRole is a ClusterRole (and its binding to the owner) on the one
+// Workspace object, as the controller makes two per workspace: members
+// read it, the owner changes it.
+type memberRole struct {
+	name  string
+	rules []rbacv1.PolicyRule
+}
+
+func memberRoles(ws string) []memberRole {
+	rule := func(verbs ...string) []rbacv1.PolicyRule {
+		return []rbacv1.PolicyRule{{APIGroups: []string{tenancyv1.GroupVersion.Group}, Resources: []string{"workspaces"},
+			ResourceNames: []string{ws}, Verbs: verbs}}
+	}
+	return []memberRole{
+		{"bench-optimal:workspace:" + ws + ":member", rule("get", "list", "watch")},
+		{"bench-optimal:workspace:" + ws + ":manager", rule("patch", "update")},
+	}
 }
 
 func ownerName(i int) string { return fmt.Sprintf("user-%05d", i) }
@@ -143,6 +165,22 @@ func createDirectly(ctx context.Context, cs kubernetes.Interface, ns string, i, 
 	if err := step("NetworkPolicy", "tenancy-isolation", err); err != nil {
 		return n, err
 	}
+	for _, m := range memberRoles(ns) {
+		_, err := cs.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{
+			ObjectMeta: metav1.ObjectMeta{Name: m.name, Labels: labels}, Rules: m.rules,
+		}, create)
+		if err := step("ClusterRole", m.name, err); err != nil {
+			return n, err
+		}
+		_, err = cs.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: m.name, Labels: labels},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: m.name},
+			Subjects:   []rbacv1.Subject{owner},
+		}, create)
+		if err := step("ClusterRoleBinding", m.name, err); err != nil {
+			return n, err
+		}
+	}
 	if hasClusterRules(i, clusterRulesEvery) {
 		name := "bench-optimal:workspace:" + ns + ":owner"
 		_, err := cs.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{
@@ -236,6 +274,21 @@ func applyDirectly(ctx context.Context, cs kubernetes.Interface, ns string, i, c
 	if err := step("NetworkPolicy", "tenancy-isolation", err); err != nil {
 		return n, err
 	}
+	for _, m := range memberRoles(ns) {
+		r := m.rules[0]
+		_, err := cs.RbacV1().ClusterRoles().Apply(ctx, rbacv1ac.ClusterRole(m.name).WithLabels(labels).
+			WithRules(rbacv1ac.PolicyRule().WithAPIGroups(r.APIGroups...).WithResources(r.Resources...).
+				WithResourceNames(r.ResourceNames...).WithVerbs(r.Verbs...)), opts)
+		if err := step("ClusterRole", m.name, err); err != nil {
+			return n, err
+		}
+		_, err = cs.RbacV1().ClusterRoleBindings().Apply(ctx, rbacv1ac.ClusterRoleBinding(m.name).WithLabels(labels).
+			WithRoleRef(rbacv1ac.RoleRef().WithAPIGroup(rbacv1.GroupName).WithKind("ClusterRole").WithName(m.name)).
+			WithSubjects(owner), opts)
+		if err := step("ClusterRoleBinding", m.name, err); err != nil {
+			return n, err
+		}
+	}
 	if hasClusterRules(i, clusterRulesEvery) {
 		name := "bench-optimal:workspace:" + ns + ":owner"
 		cr := clusterRules()[0]
@@ -250,6 +303,98 @@ func applyDirectly(ctx context.Context, cs kubernetes.Interface, ns string, i, c
 		if err := step("ClusterRoleBinding", name, err); err != nil {
 			return n, err
 		}
+	}
+	return n, nil
+}
+
+// ceilingPrefix names the honest ceiling's Workspaces and namespaces.
+const ceilingPrefix = "ceil-"
+
+// ceilingWorkspace is the honest ceiling: what any controller design must
+// write for workspace i, done with no reads: the user (admin, as the driver
+// creates Tenancy's) POSTs the Workspace; the controller's identity (cc, cs)
+// POSTs its objects (createDirectly) and writes its status once, as Tenancy
+// writes it. It returns the number of requests sent.
+func ceilingWorkspace(ctx context.Context, admin, cc client.Client, cs kubernetes.Interface, name string, i, clusterRulesEvery int) (int, error) {
+	ws := newWorkspace(name, i, clusterRulesEvery)
+	if err := admin.Create(ctx, ws); err != nil {
+		return 1, fmt.Errorf("create Workspace %s: %w", name, err)
+	}
+	n, err := createDirectly(ctx, cs, name, i, clusterRulesEvery)
+	n++
+	if err != nil {
+		return n, err
+	}
+	before := ws.DeepCopy()
+	ws.Status = ceilingStatus(ws)
+	n++
+	if err := cc.Status().Patch(ctx, ws, client.MergeFrom(before)); err != nil {
+		return n, fmt.Errorf("write status of Workspace %s: %w", name, err)
+	}
+	return n, nil
+}
+
+// ceilingStatus is a status of the size Tenancy writes: every condition,
+// the namespace, and the quota mirrored as kube-controller-manager will
+// report it.
+func ceilingStatus(ws *tenancyv1.Workspace) tenancyv1.WorkspaceStatus {
+	now := metav1.Now()
+	st := tenancyv1.WorkspaceStatus{ObservedGeneration: ws.Generation, Namespace: ws.Name, OwnerRole: "admin"}
+	for _, t := range []string{tenancyv1.ConditionNamespace, tenancyv1.ConditionRBAC, tenancyv1.ConditionQuota,
+		tenancyv1.ConditionNetwork, tenancyv1.ConditionStorage, tenancyv1.ConditionIstio, tenancyv1.ConditionPlugins,
+		tenancyv1.ConditionAdmissionDefaults, tenancyv1.ConditionReady} {
+		st.Conditions = append(st.Conditions, metav1.Condition{Type: t, Status: metav1.ConditionTrue,
+			Reason: tenancyv1.ReasonReconciled, Message: "applied", ObservedGeneration: ws.Generation, LastTransitionTime: now})
+	}
+	used := corev1.ResourceList{}
+	for k := range quota() {
+		used[k] = resource.MustParse("0")
+	}
+	st.Quota = &tenancyv1.QuotaStatus{Hard: quota(), Used: used}
+	st.GPUs = "0/1"
+	return st
+}
+
+// ceilingDelete is the honest ceiling's deletion of workspace name: delete
+// the Workspace, its namespace (kube-controller-manager deletes what is
+// in it) and its cluster-scoped objects, and take the finalizer (which the
+// admission policy put there) off: the user (admin) deletes the Workspace,
+// the controller's identity (cc, cs) the rest.
+func ceilingDelete(ctx context.Context, admin, cc client.Client, cs kubernetes.Interface, name string, i, clusterRulesEvery int) (int, error) {
+	n := 0
+	del := func(what string, err error) error {
+		n++
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete %s: %w", what, err)
+		}
+		return nil
+	}
+	ws := &tenancyv1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if err := del("Workspace "+name, admin.Delete(ctx, ws)); err != nil {
+		return n, err
+	}
+	if err := del("Namespace "+name, cs.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{})); err != nil {
+		return n, err
+	}
+	crs := []string{}
+	for _, m := range memberRoles(name) {
+		crs = append(crs, m.name)
+	}
+	if hasClusterRules(i, clusterRulesEvery) {
+		crs = append(crs, "bench-optimal:workspace:"+name+":owner")
+	}
+	for _, cr := range crs {
+		if err := del("ClusterRoleBinding "+cr, cs.RbacV1().ClusterRoleBindings().Delete(ctx, cr, metav1.DeleteOptions{})); err != nil {
+			return n, err
+		}
+		if err := del("ClusterRole "+cr, cs.RbacV1().ClusterRoles().Delete(ctx, cr, metav1.DeleteOptions{})); err != nil {
+			return n, err
+		}
+	}
+	n++
+	err := cc.Patch(ctx, ws, client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`)))
+	if err != nil && !apierrors.IsNotFound(err) {
+		return n, fmt.Errorf("remove the finalizer of Workspace %s: %w", name, err)
 	}
 	return n, nil
 }

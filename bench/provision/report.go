@@ -1,0 +1,218 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
+)
+
+// results gathers the figures -json writes and the report prints.
+func (b *bench) results() *results {
+	o, a := b.o, &b.a
+	n := float64(o.n)
+	res := &results{Workspaces: o.n, Version: b.version, Machine: machine(), Ratios: map[string]float64{}}
+	steady := a.requests.add(a.settleRequests)
+	res.Tenancy = tenancyResults{
+		ReadySeconds:         a.allReady.Seconds(),
+		PodsReadySeconds:     a.allPodsReady.Seconds(),
+		CPUSeconds:           a.cpu.total().Seconds(),
+		APIServerCPUSeconds:  a.cpu["kube-apiserver"].Seconds(),
+		PeakRSSBytes:         a.peakRSS,
+		IdleWrites:           a.idleRequests.writes(),
+		WritesPerWorkspace:   (n + steady.writes()) / n, // the Workspace's create, then the controller's
+		RequestsPerWorkspace: (n + steady.total()) / n,
+		Restart:              a.restart,
+		Delete:               a.delete,
+	}
+	ceiling := func(p ceilingPhase) ceilingResults {
+		return ceilingResults{Seconds: p.done.Seconds(), CPUSeconds: p.cpu.total().Seconds(),
+			APIServerCPUSeconds: p.cpu["kube-apiserver"].Seconds(),
+			WritesPerWorkspace:  float64(p.requests) / n, Delete: p.delete}
+	}
+	if b.ceiling.ran {
+		res.Ceiling = ceiling(b.ceiling)
+		res.Ratios["readyTime"] = res.Tenancy.ReadySeconds / res.Ceiling.Seconds
+		res.Ratios["cpu"] = res.Tenancy.CPUSeconds / res.Ceiling.CPUSeconds
+		res.Ratios["writes"] = res.Tenancy.WritesPerWorkspace / res.Ceiling.WritesPerWorkspace
+		if a.delete != nil && b.ceiling.delete != nil {
+			res.Ratios["deleteTime"] = a.delete.Seconds / b.ceiling.delete.Seconds
+		}
+	}
+	if b.createOnly.ran {
+		res.CreateOnlyCeiling = ceiling(b.createOnly)
+		res.Ratios["readyTimeVsCreateOnly"] = res.Tenancy.ReadySeconds / res.CreateOnlyCeiling.Seconds
+		res.Ratios["cpuVsCreateOnly"] = res.Tenancy.CPUSeconds / res.CreateOnlyCeiling.CPUSeconds
+	}
+	return res
+}
+
+func (c clientRequests) add(d clientRequests) clientRequests {
+	out := clientRequests{byMethod: counts{}, byCode: counts{}}
+	for _, src := range []clientRequests{c, d} {
+		for k, v := range src.byMethod {
+			out.byMethod[k] += v
+		}
+		for k, v := range src.byCode {
+			out.byCode[k] += v
+		}
+	}
+	return out
+}
+
+func (b *bench) report(res *results) {
+	o, a := b.o, &b.a
+	w := tabwriter.NewWriter(b.out, 0, 0, 2, ' ', 0)
+	defer func() { _ = w.Flush() }()
+	n := float64(o.n)
+	row := func(k, v string) { fmt.Fprintf(w, "  %s\t%s\n", k, v) }
+	perWS := func(d time.Duration) string { return fmt.Sprintf("%.1f ms per workspace", float64(d.Milliseconds())/n) }
+
+	fmt.Fprintf(w, "\nTenancy provisioning benchmark — %s\n", time.Now().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(w, "machine: %s; etcd fsync %s\n", res.Machine, onOff(!o.unsafeNoFsync))
+	if o.binary == "" {
+		fmt.Fprintf(w, "controller: built from %s", b.version)
+	} else {
+		fmt.Fprintf(w, "controller: %s", o.binary)
+	}
+	fmt.Fprintf(w, ", running as User %s with the ClusterRole of config/rbac; admission policies %s\n", controllerUser, onOff(o.admission))
+	fmt.Fprintf(w, "workload: %d workspaces (owner, quota, limit range, network policy, namespace rule; every %dth a cluster rule)\n\n",
+		o.n, o.clusterRulesEvery)
+
+	fmt.Fprintf(w, "Tenancy controller (--concurrency %d, %d parallel creators)\n", o.concurrency, o.creators)
+	row("create all Workspaces (client side)", a.createAll.Round(time.Millisecond).String())
+	row("first create → all Ready", fmt.Sprintf("%s  (%.1f workspaces/s)", a.allReady.Round(time.Millisecond), n/a.allReady.Seconds()))
+	if l := a.rec.latencies(tenancyv1.ConditionReady); len(l) > 0 {
+		row("create → Ready per workspace", percentiles(l))
+	}
+	if a.allPodsReady > 0 {
+		row("first create → all PodsReady", a.allPodsReady.Round(time.Millisecond).String()+" (their default ServiceAccount made by kube-controller-manager)")
+	} else {
+		row("first create → all PodsReady", fmt.Sprintf("not reached: %d of %d after %s", a.podsReady, o.n, o.podsReadyTimeout))
+	}
+	if l := a.rec.latencies(tenancyv1.ConditionPodsReady); len(l) > 0 {
+		row("create → PodsReady per workspace", percentiles(l))
+	}
+	row("controller start-up requests", fmt.Sprintf("%.0f (before the first create: lists and watches)", a.startRequests.total()))
+	row("controller requests, first create → all Ready", fmt.Sprintf("%.0f  (%.2f per workspace)", a.requests.total(), a.requests.total()/n))
+	for _, m := range a.requests.methods() {
+		v := a.requests.byMethod[m]
+		label := m
+		if m == "GET" {
+			label = "GET (incl. LIST and WATCH)"
+		}
+		row("    "+label, fmt.Sprintf("%.0f  (%.2f per workspace)", v, v/n))
+	}
+	row("    by status code", strings.Join(a.requests.byCode.lines(), ", "))
+	settled := "settled"
+	if !a.settled {
+		settled = "did NOT settle"
+	}
+	quiet := "any writes"
+	if o.settleScope == "controller" {
+		quiet = "controller writes"
+	}
+	row(fmt.Sprintf("after all Ready, until %s without %s", o.settle, quiet), fmt.Sprintf("%.0f requests, %.0f writes (%s after %s)",
+		a.settleRequests.total(), a.settleRequests.writes(), settled, a.settleTook.Round(time.Second)))
+	row("    by the API server's count (all clients)", orNone(a.settleClusterWrites.lines()))
+	row("writes per workspace to steady state", fmt.Sprintf("%.2f (the Workspace's create + the controller's %.2f)",
+		res.Tenancy.WritesPerWorkspace, res.Tenancy.WritesPerWorkspace-1))
+	row("CPU time, first create → all Ready", fmt.Sprintf("%.1fs = %s (%s)", a.cpu.total().Seconds(), perWS(a.cpu.total()), a.cpu))
+	if k := a.clusterRequests.total(); k > 0 {
+		row("kube-apiserver CPU per request (all clients)", fmt.Sprintf("%.2f ms (%.0f requests)", float64(a.cpu["kube-apiserver"].Microseconds())/1000/k, k))
+	}
+	row("controller peak RSS (VmHWM)", fmt.Sprintf("%.1f MiB", float64(a.peakRSS)/(1<<20)))
+	row("    after the idle window", a.memNow)
+	row("    ", a.goMem)
+	verdict := "OK"
+	if a.idleRequests.writes() > 0 {
+		verdict = "FAIL: must be 0"
+	}
+	row(fmt.Sprintf("writes in the idle window (%s)", a.idle.Round(time.Second)), fmt.Sprintf("%.0f  %s  (%s)",
+		a.idleRequests.writes(), verdict, strings.Join(a.idleRequests.byMethod.lines(), ", ")))
+	row("    by the API server's count (all clients)", orNone(a.idleClusterWrites.lines()))
+	nChanges, changes := a.idleChanges.summary()
+	row("    Workspace updates seen (what changed)", strconv.Itoa(nChanges))
+	for _, c := range changes {
+		row("", c)
+	}
+	if r := a.restart; r != nil {
+		verdict := "OK"
+		if r.Writes > 0 {
+			verdict = "FAIL: must be 0"
+		}
+		row("restart: start → every workspace verified", fmt.Sprintf("%.1fs (%.0f reconciles), %.0f writes %s, peak RSS %.1f MiB",
+			r.VerifiedSeconds, r.Reconciles, r.Writes, verdict, float64(r.PeakRSSBytes)/(1<<20)))
+	}
+	if d := a.delete; d != nil {
+		row("delete all → all gone", fmt.Sprintf("%.1fs, %d objects left behind %s", d.Seconds, d.LeftBehind, orNone(a.deleteDetail)))
+	}
+
+	fmt.Fprintf(w, "\nRequests by the API server's count, first create → all Ready (all clients: controller, kube-controller-manager, this driver)\n")
+	for _, l := range a.clusterRequests.lines() {
+		k, v, _ := strings.Cut(l, ": ")
+		row(k, v)
+	}
+
+	ceiling := func(title string, p ceilingPhase) {
+		if !p.ran {
+			return
+		}
+		fmt.Fprintf(w, "\n%s (%d workspaces in parallel, no client-side QPS limit, controller not running)\n", title, o.concurrency)
+		row("all done", fmt.Sprintf("%s  (%.1f workspaces/s)", p.done.Round(time.Millisecond), n/p.done.Seconds()))
+		row("requests (all writes)", fmt.Sprintf("%d  (%.2f per workspace)", p.requests, float64(p.requests)/n))
+		row("CPU time", fmt.Sprintf("%.1fs = %s (%s)", p.cpu.total().Seconds(), perWS(p.cpu.total()), p.cpu))
+		if p.requests > 0 {
+			row("kube-apiserver CPU per request", fmt.Sprintf("%.2f ms", float64(p.cpu["kube-apiserver"].Microseconds())/1000/float64(p.requests)))
+		}
+		if d := p.delete; d != nil {
+			row("delete all → all gone", fmt.Sprintf("%.1fs, %d objects left behind", d.Seconds, d.LeftBehind))
+		}
+	}
+	ceiling("Ceiling — one client: POST the Workspace, POST its objects, write its status once", b.ceiling)
+	ceiling("Create-only ceiling — one client: POST the objects", b.createOnly)
+	ceiling("Create-only ceiling with server-side apply", b.apply)
+
+	if len(res.Ratios) > 0 {
+		fmt.Fprintf(w, "\nTenancy / ceiling\n")
+		for _, k := range []string{"readyTime", "cpu", "writes", "deleteTime", "readyTimeVsCreateOnly", "cpuVsCreateOnly"} {
+			if v, ok := res.Ratios[k]; ok {
+				row(k, fmt.Sprintf("%.2f×", v))
+			}
+		}
+	}
+	fmt.Fprintln(w)
+}
+
+func percentiles(l []time.Duration) string {
+	return fmt.Sprintf("p50 %s  p90 %s  p99 %s  max %s", pct(l, 50), pct(l, 90), pct(l, 99), pct(l, 100))
+}
+
+// pct is the p-th percentile of sorted durations.
+func pct(sorted []time.Duration, p int) string {
+	i := (len(sorted)*p + 99) / 100
+	if i > 0 {
+		i--
+	}
+	return sorted[i].Round(10 * time.Millisecond).String()
+}
+
+// chart draws Tenancy's Ready and PodsReady curves beside the ceilings'.
+func (b *bench) chart(path string) error {
+	a := &b.a
+	ss := []series{{name: "Tenancy: Ready", color: "#1f77b4", times: a.rec.since(tenancyv1.ConditionReady, a.first)}}
+	if pods := a.rec.since(tenancyv1.ConditionPodsReady, a.first); len(pods) > 0 {
+		ss = append(ss, series{name: "Tenancy: PodsReady (default ServiceAccount)", color: "#1f77b4", dash: true, times: pods})
+	}
+	if b.ceiling.ran {
+		ss = append(ss, series{name: "ceiling (Workspace + objects + status)", color: "#d62728", times: b.ceiling.times})
+	}
+	if b.createOnly.ran {
+		ss = append(ss, series{name: "create-only ceiling (objects)", color: "#2ca02c", dash: true, times: b.createOnly.times})
+	}
+	title := fmt.Sprintf("%d workspaces created at once: ready over time (%s)", b.o.n, b.version)
+	return writeSVG(path, title, b.o.n, ss)
+}
