@@ -220,11 +220,30 @@ func subset(path string, want, got any) []string {
 		}
 		return out
 	default:
+		// YAML decodes 31536000 as a float, the API server's JSON as an int.
+		if wn, ok := number(want); ok {
+			if gn, ok := number(got); ok && wn == gn {
+				return nil
+			}
+		}
 		if !reflect.DeepEqual(want, got) && fmt.Sprint(want) != fmt.Sprint(got) {
 			return []string{fmt.Sprintf("%s: want %v, got %v", path, want, got)}
 		}
 		return nil
 	}
+}
+
+// number is v as a float64 when it is a JSON number of either kind.
+func number(v any) (float64, bool) {
+	switch n := v.(type) {
+	case int64:
+		return float64(n), true
+	case int:
+		return float64(n), true
+	case float64:
+		return n, true
+	}
+	return 0, false
 }
 
 func TestUpgradeDryRunUninstall(t *testing.T) {
