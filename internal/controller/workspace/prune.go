@@ -18,12 +18,13 @@ import (
 // label and whose name is not in keep. namespace is "" for cluster-scoped
 // kinds.
 func prune(ctx context.Context, c client.Client, list client.ObjectList, workspace, namespace string, keep sets.Set[string]) error {
-	opts := []client.ListOption{client.MatchingLabels{
-		tenancyv1.LabelManagedBy: tenancyv1.ManagedByValue,
-		tenancyv1.LabelWorkspace: workspace,
-	}}
+	opts := clusterObjectsOf(workspace)
 	if namespace != "" {
-		opts = append(opts, client.InNamespace(namespace))
+		// The cache indexes namespaced objects by namespace already.
+		opts = []client.ListOption{client.MatchingLabels{
+			tenancyv1.LabelManagedBy: tenancyv1.ManagedByValue,
+			tenancyv1.LabelWorkspace: workspace,
+		}, client.InNamespace(namespace)}
 	}
 	if err := c.List(ctx, list, opts...); err != nil {
 		return fmt.Errorf("list %T: %w", list, err)

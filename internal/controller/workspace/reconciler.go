@@ -133,6 +133,11 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &tenancyv1.Workspace{}, ownerIndex, indexOwner); err != nil {
 		return fmt.Errorf("index workspaces by owner: %w", err)
 	}
+	for _, o := range []client.Object{&rbacv1.ClusterRole{}, &rbacv1.ClusterRoleBinding{}} {
+		if err := mgr.GetFieldIndexer().IndexField(context.Background(), o, workspaceIndex, indexWorkspaceLabel); err != nil {
+			return fmt.Errorf("index %s by workspace: %w", kindOf(o), err)
+		}
+	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&tenancyv1.Workspace{}).
 		Watches(&tenancyv1.WorkspaceClass{}, handler.EnqueueRequestsFromMapFunc(r.workspacesOfClass)).
@@ -619,12 +624,11 @@ func (r *Reconciler) deleteClusterObjects(ctx context.Context, name string) erro
 // asked first, so the usual case (nothing left) costs no request; the API
 // server then confirms that no Workspace of that name exists again.
 func (r *Reconciler) sweep(ctx context.Context, name string) error {
-	sel := client.MatchingLabels{tenancyv1.LabelManagedBy: tenancyv1.ManagedByValue, tenancyv1.LabelWorkspace: name}
 	crs, crbs := &rbacv1.ClusterRoleList{}, &rbacv1.ClusterRoleBindingList{}
-	if err := r.client.List(ctx, crs, sel); err != nil {
+	if err := r.client.List(ctx, crs, clusterObjectsOf(name)...); err != nil {
 		return err
 	}
-	if err := r.client.List(ctx, crbs, sel); err != nil {
+	if err := r.client.List(ctx, crbs, clusterObjectsOf(name)...); err != nil {
 		return err
 	}
 	ns := &corev1.Namespace{}
