@@ -103,7 +103,7 @@ func create(ctx context.Context, c client.Writer, ac runtime.ApplyConfiguration,
 	if err != nil {
 		return fmt.Errorf("encode %T: %w", ac, err)
 	}
-	obj, ok := reflect.New(reflect.TypeOf(like).Elem()).Interface().(client.Object)
+	obj, ok := reflect.TypeAssert[client.Object](reflect.New(reflect.TypeOf(like).Elem()))
 	if !ok {
 		return fmt.Errorf("%T is not an object", like)
 	}
@@ -129,7 +129,7 @@ func createdByUs(obj client.Object) bool {
 // tests the resourceVersion, so a concurrent write makes it fail and the
 // reconcile retry.
 func upgradeCreated(ctx context.Context, c objects, key client.ObjectKey, like client.Object) error {
-	obj, ok := reflect.New(reflect.TypeOf(like).Elem()).Interface().(client.Object)
+	obj, ok := reflect.TypeAssert[client.Object](reflect.New(reflect.TypeOf(like).Elem()))
 	if !ok {
 		return fmt.Errorf("%T is not an object", like)
 	}
