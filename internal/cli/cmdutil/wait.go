@@ -124,3 +124,11 @@ func Describe(obj client.Object) string {
 	}
 	return strings.TrimSpace(kind + " " + name)
 }
+
+// ValidateTimeout is every command's check of its --timeout.
+func ValidateTimeout(d time.Duration) error {
+	if d <= 0 {
+		return fmt.Errorf("--timeout must be positive, got %s", d)
+	}
+	return nil
+}

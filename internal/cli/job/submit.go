@@ -128,8 +128,8 @@ func (o *SubmitOptions) Validate() error {
 		}
 		s.Env[k] = v
 	}
-	if o.Timeout <= 0 {
-		return fmt.Errorf("--timeout must be positive, got %s", o.Timeout)
+	if err := cmdutil.ValidateTimeout(o.Timeout); err != nil {
+		return err
 	}
 	if o.Wait && o.DryRun {
 		return errors.New("--wait and --dry-run: a dry run creates no job to wait for")

@@ -158,8 +158,8 @@ func (o *AddOptions) Validate() error {
 	if errs := validation.IsDNS1123Subdomain(o.Class); o.Class != "" && len(errs) > 0 {
 		return fmt.Errorf("--class %q is not a valid WorkspaceClass name", o.Class)
 	}
-	if o.Timeout <= 0 {
-		return fmt.Errorf("--timeout must be positive, got %s", o.Timeout)
+	if err := cmdutil.ValidateTimeout(o.Timeout); err != nil {
+		return err
 	}
 	if err := o.print.Validate(); err != nil {
 		return err

@@ -66,8 +66,8 @@ func (o *DisableOptions) Validate() error {
 	if err := validateUserName(o.Name); err != nil {
 		return err
 	}
-	if o.Timeout <= 0 {
-		return fmt.Errorf("--timeout must be positive, got %s", o.Timeout)
+	if err := cmdutil.ValidateTimeout(o.Timeout); err != nil {
+		return err
 	}
 	return nil
 }

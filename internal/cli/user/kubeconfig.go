@@ -73,8 +73,8 @@ func (o *KubeconfigOptions) Validate() error {
 	if err := validateUserName(o.Name); err != nil {
 		return err
 	}
-	if o.Timeout <= 0 {
-		return fmt.Errorf("--timeout must be positive, got %s", o.Timeout)
+	if err := cmdutil.ValidateTimeout(o.Timeout); err != nil {
+		return err
 	}
 	if err := o.print.Validate(); err != nil {
 		return err

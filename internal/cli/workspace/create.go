@@ -109,8 +109,8 @@ func (o *CreateOptions) Validate() error {
 		}
 		o.contributors = append(o.contributors, c)
 	}
-	if o.Timeout <= 0 {
-		return fmt.Errorf("--timeout must be positive, got %s", o.Timeout)
+	if err := cmdutil.ValidateTimeout(o.Timeout); err != nil {
+		return err
 	}
 	return o.print.Validate()
 }

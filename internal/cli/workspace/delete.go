@@ -56,8 +56,8 @@ func (o *DeleteOptions) Validate() error {
 	if len(o.Names) == 0 {
 		return errors.New("name the workspaces to delete: tenancy workspace delete NAME [NAME]")
 	}
-	if o.Timeout <= 0 {
-		return fmt.Errorf("--timeout must be positive, got %s", o.Timeout)
+	if err := cmdutil.ValidateTimeout(o.Timeout); err != nil {
+		return err
 	}
 	return nil
 }
