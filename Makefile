@@ -9,8 +9,9 @@ GOLANGCI_LINT_VERSION := v2.15.0
 
 all: build
 
-build: ## the tenancy binary, also as a kubectl plugin
+build: ## the tenancy binary, also as a kubectl plugin, and tenancy-controller (the controller alone)
 	$(GO) build -o $(BIN)/tenancy ./cmd/tenancy
+	$(GO) build -o $(BIN)/tenancy-controller ./cmd/tenancy-controller
 	ln -sf tenancy $(BIN)/kubectl-tenancy
 
 # The image `tenancy install` installs by default: stamped into the binary.

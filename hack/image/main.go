@@ -30,6 +30,9 @@ import (
 const (
 	uid      = 65532
 	binPath  = "usr/local/bin/tenancy"
+	// ctrlPath is the controller alone (cmd/tenancy-controller), which the
+	// installed controller runs.
+	ctrlPath = "usr/local/bin/tenancy-controller"
 	certPath = "etc/ssl/certs/ca-certificates.crt"
 	// imageVar is the variable the reference is stamped into.
 	imageVar = "github.com/tenancy-dev/tenancy/internal/install.Image"
@@ -65,17 +68,21 @@ func run(ref, out, repo, certs, platforms string) error {
 		if err != nil {
 			return err
 		}
-		bin := filepath.Join(work, "tenancy-"+plat.OS+"-"+plat.Architecture)
-		fmt.Fprintf(os.Stderr, "building tenancy for %s\n", p)
-		build := exec.Command("go", "build", "-trimpath", "-o", bin,
-			"-ldflags", "-s -w -X "+imageVar+"="+ref, "./cmd/tenancy")
-		build.Dir = repo
-		build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+plat.OS, "GOARCH="+plat.Architecture)
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			return fmt.Errorf("build for %s: %w", p, err)
+		var bins []string
+		for _, cmd := range []string{"tenancy", "tenancy-controller"} {
+			bin := filepath.Join(work, cmd+"-"+plat.OS+"-"+plat.Architecture)
+			fmt.Fprintf(os.Stderr, "building %s for %s\n", cmd, p)
+			build := exec.Command("go", "build", "-trimpath", "-o", bin,
+				"-ldflags", "-s -w -X "+imageVar+"="+ref, "./cmd/"+cmd)
+			build.Dir = repo
+			build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+plat.OS, "GOARCH="+plat.Architecture)
+			build.Stdout, build.Stderr = os.Stderr, os.Stderr
+			if err := build.Run(); err != nil {
+				return fmt.Errorf("build %s for %s: %w", cmd, p, err)
+			}
+			bins = append(bins, bin)
 		}
-		img, err := image(bin, ca, *plat)
+		img, err := image(bins[0], bins[1], ca, *plat)
 		if err != nil {
 			return err
 		}
@@ -99,10 +106,14 @@ func run(ref, out, repo, certs, platforms string) error {
 	return nil
 }
 
-// image is the binary on an empty base with CA certificates and a
-// non-root user, for plat.
-func image(bin string, ca []byte, plat v1.Platform) (v1.Image, error) {
+// image is the binaries (tenancy, tenancy-controller) on an empty base
+// with CA certificates and a non-root user, for plat.
+func image(bin, ctrlBin string, ca []byte, plat v1.Platform) (v1.Image, error) {
 	exe, err := os.ReadFile(bin)
+	if err != nil {
+		return nil, err
+	}
+	ctrlExe, err := os.ReadFile(ctrlBin)
 	if err != nil {
 		return nil, err
 	}
@@ -131,6 +142,7 @@ func image(bin string, ca []byte, plat v1.Platform) (v1.Image, error) {
 		{"etc/group", 0o644, fmt.Appendf(nil, "root:x:0:\nnonroot:x:%d:\n", uid)},
 		{certPath, 0o644, ca},
 		{binPath, 0o755, exe},
+		{ctrlPath, 0o755, ctrlExe},
 	}
 	for _, f := range files {
 		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: f.name, Mode: f.mode, Size: int64(len(f.data)), ModTime: epoch}); err != nil {

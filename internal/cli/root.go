@@ -16,6 +16,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/tenancy-dev/tenancy/internal/cli/cmdutil"
+	"github.com/tenancy-dev/tenancy/internal/cli/controllercmd"
 	"github.com/tenancy-dev/tenancy/internal/cli/grant"
 	"github.com/tenancy-dev/tenancy/internal/cli/job"
 	"github.com/tenancy-dev/tenancy/internal/cli/user"
@@ -72,7 +73,7 @@ func NewRootCommandWith(f *cmdutil.Factory) *cobra.Command {
 	f.Flags.AddFlags(root.PersistentFlags())
 	root.AddCommand(
 		newUpCommand(streams),
-		newControllerCommand(streams),
+		controllercmd.NewCommand(streams),
 		newServeCommand(streams),
 		newInstallCommand(streams),
 		newUninstallCommand(streams),

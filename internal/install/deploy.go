@@ -270,21 +270,27 @@ func controllerObjects(o Options) ([]any, error) {
 	role.Namespace = LeaseNamespace
 	out = append(out, &role)
 	out = append(out, bindings(ControllerName, true)...)
-	args := []string{
-		"controller",
+	// The image's tenancy-controller is the controller alone (a third less
+	// resident memory than the whole CLI); the local nodes of `tenancy up
+	// --in-cluster` run this very binary instead, as `tenancy controller`.
+	command, args := []string{"tenancy-controller"}, []string{}
+	if o.Path != "" {
+		command, args = []string{"tenancy"}, []string{"controller"}
+	}
+	args = append(args,
 		"--leader-elect",
 		"--leader-election-namespace=" + LeaseNamespace,
 		fmt.Sprintf("--health-probe-bind-address=$(POD_IP):%d", ControllerProbePort),
 		// Not authenticated: off, as on a laptop it listens on loopback only.
 		"--metrics-bind-address=0",
-	}
+	)
 	probe := func(path string) *corev1.Probe {
 		return &corev1.Probe{
 			ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString("probes")}},
 			PeriodSeconds: 10, TimeoutSeconds: 3, FailureThreshold: 3,
 		}
 	}
-	c := container(o, "controller", args, corev1.ContainerPort{Name: "probes", ContainerPort: ControllerProbePort, Protocol: corev1.ProtocolTCP})
+	c := container(o, "controller", command, args, corev1.ContainerPort{Name: "probes", ContainerPort: ControllerProbePort, Protocol: corev1.ProtocolTCP})
 	c.LivenessProbe, c.ReadinessProbe = probe("/healthz"), probe("/readyz")
 	c.LivenessProbe.InitialDelaySeconds = 15
 	c.Resources.Requests = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi")}
@@ -319,7 +325,7 @@ func serverObjects(o Options) ([]any, error) {
 			PeriodSeconds: 10, TimeoutSeconds: 3, FailureThreshold: 3,
 		}
 	}
-	c := container(o, "server", args, corev1.ContainerPort{Name: "http", ContainerPort: ServerPort, Protocol: corev1.ProtocolTCP})
+	c := container(o, "server", []string{"tenancy"}, args, corev1.ContainerPort{Name: "http", ContainerPort: ServerPort, Protocol: corev1.ProtocolTCP})
 	c.LivenessProbe, c.ReadinessProbe = probe("/healthz"), probe("/readyz")
 	c.LivenessProbe.InitialDelaySeconds = 15
 	c.Resources.Requests = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi")}
@@ -336,13 +342,18 @@ func serverObjects(o Options) ([]any, error) {
 	return out, nil
 }
 
-// container runs `tenancy ARGS` as the image's non-root user with nothing
+// container runs COMMAND ARGS as the image's non-root user with nothing
 // it does not need: no privilege escalation, no capability, a read-only
 // root (a /tmp of its own), seccomp RuntimeDefault. POD_IP is the pod's
 // address (downward API): it listens there, so that replicas on nodes that
-// share a network (the local process nodes) never collide.
-func container(o Options, name string, args []string, port corev1.ContainerPort) corev1.Container {
-	env := []corev1.EnvVar{{Name: "POD_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}}}
+// share a network (the local process nodes) never collide. GOMEMLIMIT is
+// the container's memory limit, so that Go's garbage collector works
+// harder as the process nears it instead of letting it be killed.
+func container(o Options, name string, command, args []string, port corev1.ContainerPort) corev1.Container {
+	env := []corev1.EnvVar{
+		{Name: "POD_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}},
+		{Name: "GOMEMLIMIT", ValueFrom: &corev1.EnvVarSource{ResourceFieldRef: &corev1.ResourceFieldSelector{Resource: "limits.memory"}}},
+	}
 	if o.Path != "" {
 		env = append(env, corev1.EnvVar{Name: "PATH", Value: o.Path})
 	}
@@ -350,7 +361,7 @@ func container(o Options, name string, args []string, port corev1.ContainerPort)
 		Name:            name,
 		Image:           o.Image,
 		ImagePullPolicy: corev1.PullIfNotPresent,
-		Command:         []string{"tenancy"},
+		Command:         command,
 		Args:            args,
 		Env:             env,
 		Ports:           []corev1.ContainerPort{port},

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -21,6 +22,8 @@ import (
 // logs) is appended to LogPath across restarts, each start and kill marked
 // by a header line. Set the exported fields, then Start.
 type Controller struct {
+	// Binary is a tenancy binary (run as `tenancy controller`) or a
+	// tenancy-controller one (cmd/tenancy-controller, the command alone).
 	Binary, Kubeconfig, LogPath string
 	Concurrency                 int
 	// Metrics serves /metrics on a free loopback port (MetricsURL);
@@ -55,13 +58,17 @@ func (p *Controller) Start() error {
 		return err
 	}
 	defer func() { _ = log.Close() }() // the child has its own descriptor
-	args := []string{"controller",
+	var args []string
+	if filepath.Base(p.Binary) != "tenancy-controller" {
+		args = append(args, "controller")
+	}
+	args = append(args,
 		"--kubeconfig", p.Kubeconfig,
 		"--concurrency", strconv.Itoa(p.Concurrency),
 		"--metrics-bind-address", p.metricsAddr,
 		"--health-probe-bind-address", p.probeAddr,
 		"--dev-logs",
-	}
+	)
 	args = append(args, p.Args...)
 	fmt.Fprintf(log, "\n==== %s start: %s %v\n", time.Now().Format(time.RFC3339Nano), p.Binary, args)
 	cmd := exec.Command(p.Binary, args...)

@@ -1,4 +1,4 @@
-package cli
+package controllercmd
 
 import (
 	"strings"
@@ -24,13 +24,13 @@ func TestControllerLeaderElectionFlags(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			cmd := newControllerCommand(genericiooptions.NewTestIOStreamsDiscard())
+			cmd := NewCommand(genericiooptions.NewTestIOStreamsDiscard())
 			if err := cmd.ParseFlags(tc.args); err != nil {
 				t.Fatal(err)
 			}
 			// The options live in the command's closure: read them back
 			// through the flags' values.
-			o := &ControllerOptions{}
+			o := &Options{}
 			o.ctrl.Concurrency = 1
 			f := cmd.Flags()
 			o.ctrl.LeaseDuration, _ = f.GetDuration("leader-elect-lease-duration")

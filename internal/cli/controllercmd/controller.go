@@ -1,4 +1,7 @@
-package cli
+// Package controllercmd is `tenancy controller`, the workspace controller's
+// command. It depends on nothing else of the CLI, so the controller-only
+// binary (cmd/tenancy-controller) carries no more than the controller.
+package controllercmd
 
 import (
 	"context"
@@ -14,16 +17,17 @@ import (
 	"github.com/tenancy-dev/tenancy/internal/controller"
 )
 
-// ControllerOptions are the flags of `tenancy controller`.
-type ControllerOptions struct {
+// Options are the flags of `tenancy controller`.
+type Options struct {
 	kube    *genericclioptions.ConfigFlags
 	streams genericiooptions.IOStreams
 	ctrl    controller.Options
 	devLogs bool
 }
 
-func newControllerCommand(streams genericiooptions.IOStreams) *cobra.Command {
-	o := &ControllerOptions{streams: streams}
+// NewCommand returns the controller command.
+func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
+	o := &Options{streams: streams}
 	cmd := &cobra.Command{
 		Use:   "controller",
 		Short: "Run the workspace controller against a cluster",
@@ -38,7 +42,10 @@ Install the CRDs first with 'tenancy install'.`,
 			return o.Run(cmd.Context())
 		},
 	}
-	o.kube = kubeFlags(cmd)
+	// kubectl's connection flags (--kubeconfig, --context, …), local to
+	// the command: they shadow the root's in `tenancy`.
+	o.kube = genericclioptions.NewConfigFlags(true)
+	o.kube.AddFlags(cmd.Flags())
 	f := cmd.Flags()
 	f.IntVar(&o.ctrl.Concurrency, "concurrency", 8, "workspaces reconciled at once")
 	f.StringVar(&o.ctrl.MetricsAddr, "metrics-bind-address", "127.0.0.1:8080", "address of the Prometheus metrics endpoint (loopback by default: it is not authenticated); 0 turns it off")
@@ -56,7 +63,7 @@ Install the CRDs first with 'tenancy install'.`,
 }
 
 // Validate checks the flags.
-func (o *ControllerOptions) Validate() error {
+func (o *Options) Validate() error {
 	if o.ctrl.Concurrency < 1 {
 		return fmt.Errorf("--concurrency must be at least 1, got %d", o.ctrl.Concurrency)
 	}
@@ -73,7 +80,7 @@ func (o *ControllerOptions) Validate() error {
 }
 
 // Run runs the controller until ctx ends.
-func (o *ControllerOptions) Run(ctx context.Context) error {
+func (o *Options) Run(ctx context.Context) error {
 	ctrl.SetLogger(zap.New(zap.WriteTo(o.streams.ErrOut), zap.UseDevMode(o.devLogs)))
 	cfg, err := o.kube.ToRESTConfig()
 	if err != nil {
