@@ -73,7 +73,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  Scheme(),
-		Cache:                   cache.Options{ByObject: byObject, DefaultTransform: transform},
+		Cache:                   cache.Options{ByObject: byObject, DefaultTransform: newTransform(newInterner())},
 		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr, ExtraHandlers: profiling(o.Profiling)},
 		HealthProbeBindAddress:  o.ProbeAddr,
 		LeaderElection:          o.LeaderElection,
@@ -100,7 +100,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	defaultSAs, err := cache.New(cfg, cache.Options{
 		Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(),
 		DefaultFieldSelector: fields.OneTermEqualSelector("metadata.name", "default"),
-		DefaultTransform:     cache.TransformStripManagedFields(),
+		DefaultTransform:     identityOnly,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create the cache of default ServiceAccounts: %w", err)
@@ -150,7 +150,8 @@ func nonZero(d time.Duration) *time.Duration {
 	return &d
 }
 
-// transform shrinks what the cache keeps of each object.
+// newTransform returns the transform that shrinks what the cache keeps of
+// each object.
 //
 // A namespaced object whose workspace label names another workspace than
 // its namespace was not made by Tenancy (whose objects always live in their
@@ -160,56 +161,101 @@ func nonZero(d time.Duration) *time.Duration {
 // it costs next to no memory, no label-selected list (pruning) sees it, and
 // no event of it reaches a workspace.
 //
-// Of every other object the field sets of its managed fields are dropped,
-// most of an object's size: the controller reads only who wrote an object
-// (manager and subresource), never which fields. Of the kinds the
+// Of every other object the field sets and times of its managed fields are
+// dropped, most of an object's size: the controller reads only who wrote an
+// object (manager and subresource), never which fields. Of the kinds the
 // controller makes, it reads only the metadata (the hash annotation and the
-// managers decide whether an apply is due) and a ResourceQuota's status
-// (mirrored into the Workspace's): everything else is dropped (see
-// metadataOnly).
-func transform(obj any) (any, error) {
-	o, ok := obj.(metav1.Object)
+// managers decide whether an apply is due), a ResourceQuota's status
+// (mirrored into the Workspace's) and a Namespace's status (why it is still
+// terminating): everything else is dropped (see metadataOnly), of their
+// annotations all but the hash, and what remains points to values shared
+// with the other objects (see interner). Of the objects kept whole
+// (Workspaces, Users, WorkspaceClasses) kubectl apply's last-applied copy is
+// dropped.
+func newTransform(in *interner) func(any) (any, error) {
+	return func(obj any) (any, error) {
+		o, ok := obj.(metav1.Object)
+		if !ok {
+			return obj, nil
+		}
+		if ns := o.GetNamespace(); ns != "" && o.GetLabels()[tenancyv1.LabelWorkspace] != ns {
+			if stub, ok := stubOf(obj); ok {
+				return stub, nil
+			}
+		}
+		mfs := o.GetManagedFields()
+		for i := range mfs {
+			mfs[i] = metav1.ManagedFieldsEntry{Manager: mfs[i].Manager, Operation: mfs[i].Operation, Subresource: mfs[i].Subresource}
+		}
+		o.SetManagedFields(mfs)
+		out, made := metadataOnly(obj)
+		if !made {
+			// Workspaces, Users and classes are kept whole but for kubectl
+			// apply's copy of the whole object, which nothing here reads.
+			if a := o.GetAnnotations(); a[corev1.LastAppliedConfigAnnotation] != "" {
+				delete(a, corev1.LastAppliedConfigAnnotation)
+				o.SetAnnotations(a)
+			}
+			return out, nil
+		}
+		if a, ok := out.(metav1.ObjectMetaAccessor); ok {
+			if m, ok := a.GetObjectMeta().(*metav1.ObjectMeta); ok {
+				in.meta(m, keptAnnotations)
+			}
+		}
+		if q, ok := out.(*corev1.ResourceQuota); ok {
+			q.Status.Hard = in.resources(q.Status.Hard)
+			q.Status.Used = in.resources(q.Status.Used)
+		}
+		return out, nil
+	}
+}
+
+// keptAnnotations are the annotations the controller reads of the objects
+// it makes.
+var keptAnnotations = []string{workspace.AnnotationApplied}
+
+// identityOnly keeps of a default ServiceAccount (metadata only) its name,
+// namespace, UID and resourceVersion: PodsReady needs only to know that it
+// exists.
+func identityOnly(obj any) (any, error) {
+	o, ok := obj.(*metav1.PartialObjectMetadata)
 	if !ok {
 		return obj, nil
 	}
-	if ns := o.GetNamespace(); ns != "" && o.GetLabels()[tenancyv1.LabelWorkspace] != ns {
-		if stub, ok := stubOf(obj); ok {
-			return stub, nil
-		}
-	}
-	mfs := o.GetManagedFields()
-	for i := range mfs {
-		mfs[i] = metav1.ManagedFieldsEntry{Manager: mfs[i].Manager, Operation: mfs[i].Operation, Subresource: mfs[i].Subresource}
-	}
-	o.SetManagedFields(mfs)
-	return metadataOnly(obj), nil
+	return &metav1.PartialObjectMetadata{TypeMeta: o.TypeMeta, ObjectMeta: metav1.ObjectMeta{
+		Name: o.Name, Namespace: o.Namespace, UID: o.UID, ResourceVersion: o.ResourceVersion,
+	}}, nil
 }
 
 // metadataOnly keeps, of the kinds the workspace controller makes, what it
 // reads: the metadata, a ResourceQuota's status, a Namespace's status (why
-// it is still terminating). Other objects are returned as they are.
-func metadataOnly(obj any) any {
+// it is still terminating); made says obj is of those kinds. Other objects
+// are returned as they are.
+func metadataOnly(obj any) (out any, made bool) {
 	switch o := obj.(type) {
+	case *corev1.Namespace:
+		return &corev1.Namespace{TypeMeta: o.TypeMeta, ObjectMeta: o.ObjectMeta, Status: o.Status}, true
 	case *corev1.ServiceAccount:
-		return &corev1.ServiceAccount{TypeMeta: o.TypeMeta, ObjectMeta: o.ObjectMeta}
+		return &corev1.ServiceAccount{TypeMeta: o.TypeMeta, ObjectMeta: o.ObjectMeta}, true
 	case *corev1.ResourceQuota:
-		return &corev1.ResourceQuota{TypeMeta: o.TypeMeta, ObjectMeta: o.ObjectMeta, Status: o.Status}
+		return &corev1.ResourceQuota{TypeMeta: o.TypeMeta, ObjectMeta: o.ObjectMeta, Status: o.Status}, true
 	case *corev1.LimitRange:
-		return &corev1.LimitRange{TypeMeta: o.TypeMeta, ObjectMeta: o.ObjectMeta}
+		return &corev1.LimitRange{TypeMeta: o.TypeMeta, ObjectMeta: o.ObjectMeta}, true
 	case *corev1.PersistentVolumeClaim:
-		return &corev1.PersistentVolumeClaim{TypeMeta: o.TypeMeta, ObjectMeta: o.ObjectMeta}
+		return &corev1.PersistentVolumeClaim{TypeMeta: o.TypeMeta, ObjectMeta: o.ObjectMeta}, true
 	case *rbacv1.Role:
-		return &rbacv1.Role{TypeMeta: o.TypeMeta, ObjectMeta: o.ObjectMeta}
+		return &rbacv1.Role{TypeMeta: o.TypeMeta, ObjectMeta: o.ObjectMeta}, true
 	case *rbacv1.RoleBinding:
-		return &rbacv1.RoleBinding{TypeMeta: o.TypeMeta, ObjectMeta: o.ObjectMeta}
+		return &rbacv1.RoleBinding{TypeMeta: o.TypeMeta, ObjectMeta: o.ObjectMeta}, true
 	case *rbacv1.ClusterRole:
-		return &rbacv1.ClusterRole{TypeMeta: o.TypeMeta, ObjectMeta: o.ObjectMeta}
+		return &rbacv1.ClusterRole{TypeMeta: o.TypeMeta, ObjectMeta: o.ObjectMeta}, true
 	case *rbacv1.ClusterRoleBinding:
-		return &rbacv1.ClusterRoleBinding{TypeMeta: o.TypeMeta, ObjectMeta: o.ObjectMeta}
+		return &rbacv1.ClusterRoleBinding{TypeMeta: o.TypeMeta, ObjectMeta: o.ObjectMeta}, true
 	case *networkingv1.NetworkPolicy:
-		return &networkingv1.NetworkPolicy{TypeMeta: o.TypeMeta, ObjectMeta: o.ObjectMeta}
+		return &networkingv1.NetworkPolicy{TypeMeta: o.TypeMeta, ObjectMeta: o.ObjectMeta}, true
 	}
-	return obj
+	return obj, false
 }
 
 // stubOf returns an empty object of obj's type carrying only its identity.

@@ -19,11 +19,11 @@ import (
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
 )
 
-// annotationApplied holds a hash of the configuration last applied to an
+// AnnotationApplied holds a hash of the configuration last applied to an
 // object. When the cached object carries the hash of what is desired now and
 // nobody else has written to it, the apply is skipped: at steady state the
 // controller sends no requests, not even no-op patches.
-const annotationApplied = "tenancy.dev/applied-hash"
+const AnnotationApplied = "tenancy.dev/applied-hash"
 
 // stampable is a typed apply configuration (…ApplyConfiguration).
 type stampable[T any] interface {
@@ -49,7 +49,7 @@ func stamp[T stampable[T]](ac T) (string, error) {
 	}
 	sum := sha256.Sum256(raw)
 	hash := hex.EncodeToString(sum[:12])
-	ac.WithAnnotations(map[string]string{annotationApplied: hash})
+	ac.WithAnnotations(map[string]string{AnnotationApplied: hash})
 	return hash, nil
 }
 
@@ -150,7 +150,7 @@ func upgradeCreated(ctx context.Context, c objects, key client.ObjectKey, like c
 // spec and metadata (another manager's write may have changed a field we
 // set, so the apply must run to take it back).
 func upToDate(obj client.Object, hash string) bool {
-	if obj.GetAnnotations()[annotationApplied] != hash {
+	if obj.GetAnnotations()[AnnotationApplied] != hash {
 		return false
 	}
 	for _, mf := range obj.GetManagedFields() {
