@@ -60,6 +60,7 @@ type options struct {
 	svgPath           string
 	gomemlimit        string
 	profileDir        string
+	profileSeconds    int
 }
 
 func main() {
@@ -89,7 +90,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.unsafeNoFsync, "unsafe-no-fsync", false, "run etcd without fsync (faster, less like production)")
 	fs.StringVar(&o.dataDir, "data-dir", "", "control plane data directory (default: a new temporary directory, removed at the end)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the data directory (etcd data, component and controller logs)")
-	fs.StringVar(&o.binary, "controller-binary", "", "tenancy binary to run (default: built from ./cmd/tenancy)")
+	fs.StringVar(&o.binary, "controller-binary", "", "controller binary to run: tenancy-controller, or tenancy run as `tenancy controller` (default: built from ./cmd/tenancy-controller, what the installed controller runs)")
 	fs.BoolVar(&o.skipCeiling, "skip-ceiling", false, "measure Tenancy only")
 	fs.BoolVar(&o.ceilingFirst, "ceiling-first", false, "measure the ceilings before Tenancy (to see how much the order matters)")
 	fs.BoolVar(&o.createOnly, "create-only", true, "also measure the create-only ceiling (the objects alone)")
@@ -99,13 +100,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.deletion, "delete", true, "delete every workspace and measure until all are gone (and the honest ceiling's own deletion)")
 	fs.StringVar(&o.jsonPath, "json", "", "write the results as JSON to this file")
 	fs.StringVar(&o.svgPath, "svg", "", "write a chart of workspaces Ready over time (Tenancy beside the ceilings) to this SVG file")
-	fs.StringVar(&o.profileDir, "profile", "", "write the controller's pprof profiles here: CPU over the first 30 s of provisioning, heap after the idle window")
+	fs.StringVar(&o.profileDir, "profile", "", "write pprof profiles here: the controller's and kube-apiserver's CPU over the first -profile-seconds of provisioning, the controller's heap after the idle window")
+	fs.IntVar(&o.profileSeconds, "profile-seconds", 30, "how long the CPU profiles of -profile run")
 	fs.StringVar(&o.gomemlimit, "gomemlimit", "", "GOMEMLIMIT of the controller process (e.g. 100MiB; default: none)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if o.n < 1 || o.concurrency < 1 || o.creators < 1 {
 		return errors.New("-n, -concurrency and -creators must be at least 1")
+	}
+	if o.profileSeconds < 1 {
+		return fmt.Errorf("-profile-seconds must be at least 1, got %d", o.profileSeconds)
 	}
 	if o.settleScope != "cluster" && o.settleScope != "controller" {
 		return fmt.Errorf(`-settle-scope must be "cluster" or "controller", not %q`, o.settleScope)
@@ -160,11 +165,11 @@ func (b *bench) run(ctx context.Context) (err error) {
 	b.version = sourceVersion(ctx)
 	binary := o.binary
 	if binary == "" {
-		binary = filepath.Join(b.dir, "tenancy")
-		b.logf("building ./cmd/tenancy")
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", binary, "github.com/tenancy-dev/tenancy/cmd/tenancy")
+		binary = filepath.Join(b.dir, "tenancy-controller")
+		b.logf("building ./cmd/tenancy-controller")
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", binary, "github.com/tenancy-dev/tenancy/cmd/tenancy-controller")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build ./cmd/tenancy: %w\n%s", err, out)
+			return fmt.Errorf("go build ./cmd/tenancy-controller: %w\n%s", err, out)
 		}
 	}
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,13 +22,15 @@ const clockTick = 10 * time.Millisecond
 
 // takeCPU reads /proc for the processes whose command line mentions dir
 // (the control plane's data directory: etcd, kube-apiserver,
-// kube-controller-manager, kube-scheduler) and for extra pids.
+// kube-controller-manager, kube-scheduler) and for extra pids (the
+// controller, whose binary may be in dir too: counted once, by its name in
+// extra).
 func takeCPU(dir string, extra map[string]int) cpuSnapshot {
 	out := cpuSnapshot{}
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
+		if err != nil || slices.Contains(slices.Collect(maps.Values(extra)), pid) {
 			continue
 		}
 		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))

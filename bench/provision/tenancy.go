@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -145,7 +146,9 @@ func (b *bench) tenancy(ctx context.Context, binary string) error {
 
 	b.logf("tenancy: creating %d Workspaces with %d parallel clients", o.n, o.creators)
 	if o.profileDir != "" {
-		go b.saveProfile(ctx, proc, "/debug/pprof/profile?seconds=30", "controller-cpu.pprof")
+		secs := strconv.Itoa(o.profileSeconds)
+		go b.saveProfile(ctx, proc, "/debug/pprof/profile?seconds="+secs, "controller-cpu.pprof")
+		go b.saveAPIServerProfile(ctx, o.profileSeconds, "kube-apiserver-cpu.pprof")
 	}
 	a.first = time.Now()
 	err = b.parallel(ctx, o.creators, func(ctx context.Context, i int) error {
@@ -564,6 +567,40 @@ func (b *bench) saveProfile(ctx context.Context, proc *process.Controller, path,
 		return
 	}
 	defer func() { _ = resp.Body.Close() }()
+	b.writeProfile(resp.Body, path, file)
+}
+
+// saveAPIServerProfile fetches kube-apiserver's CPU profile (its
+// /debug/pprof, as admin) over seconds into -profile: where the API
+// server's time goes is what bounds provisioning.
+func (b *bench) saveAPIServerProfile(ctx context.Context, seconds int, file string) {
+	cfg := b.cluster.Config()
+	cfg.Timeout = time.Duration(seconds+30) * time.Second
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		b.logf("profile of kube-apiserver: %v", err)
+		return
+	}
+	url := strings.TrimSuffix(cfg.Host, "/") + "/debug/pprof/profile?seconds=" + strconv.Itoa(seconds)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		b.logf("profile of kube-apiserver: %v", err)
+		return
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		b.logf("profile of kube-apiserver: %s", resp.Status)
+		return
+	}
+	b.writeProfile(resp.Body, "kube-apiserver "+url, file)
+}
+
+// writeProfile copies a profile into -profile.
+func (b *bench) writeProfile(r io.Reader, what, file string) {
 	if err := os.MkdirAll(b.o.profileDir, 0o755); err != nil {
 		b.logf("profile: %v", err)
 		return
@@ -575,8 +612,8 @@ func (b *bench) saveProfile(ctx context.Context, proc *process.Controller, path,
 		return
 	}
 	defer func() { _ = f.Close() }()
-	if _, err := io.Copy(f, resp.Body); err != nil {
-		b.logf("profile %s: %v", path, err)
+	if _, err := io.Copy(f, r); err != nil {
+		b.logf("profile %s: %v", what, err)
 		return
 	}
 	b.logf("profile written to %s (go tool pprof -top %s)", out, out)
