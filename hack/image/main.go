@@ -28,8 +28,8 @@ import (
 )
 
 const (
-	uid      = 65532
-	binPath  = "usr/local/bin/tenancy"
+	uid     = 65532
+	binPath = "usr/local/bin/tenancy"
 	// ctrlPath is the controller alone (cmd/tenancy-controller), which the
 	// installed controller runs.
 	ctrlPath = "usr/local/bin/tenancy-controller"

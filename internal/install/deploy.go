@@ -279,7 +279,7 @@ func controllerObjects(o Options) ([]any, error) {
 	}
 	args = append(args,
 		"--leader-elect",
-		"--leader-election-namespace=" + LeaseNamespace,
+		"--leader-election-namespace="+LeaseNamespace,
 		fmt.Sprintf("--health-probe-bind-address=$(POD_IP):%d", ControllerProbePort),
 		// Not authenticated: off, as on a laptop it listens on loopback only.
 		"--metrics-bind-address=0",
