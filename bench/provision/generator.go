@@ -44,8 +44,8 @@ func clusterRules() []rbacv1.PolicyRule {
 }
 
 // memberRole is a ClusterRole (and its binding to the owner) on the one
-// Workspace object, as the controller makes two per workspace: members
-// read it, the owner changes it.
+// Workspace object, as the controller makes for a workspace whose only
+// member is its owner: one, to read and change it.
 type memberRole struct {
 	name  string
 	rules []rbacv1.PolicyRule
@@ -57,8 +57,7 @@ func memberRoles(ws string) []memberRole {
 			ResourceNames: []string{ws}, Verbs: verbs}}
 	}
 	return []memberRole{
-		{"bench-optimal:workspace:" + ws + ":member", rule("get", "list", "watch")},
-		{"bench-optimal:workspace:" + ws + ":manager", rule("patch", "update")},
+		{"bench-optimal:workspace:" + ws + ":member", rule("get", "list", "watch", "patch", "update")},
 	}
 }
 

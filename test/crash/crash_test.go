@@ -487,8 +487,9 @@ func expectedObjects(ws string, clusterRules bool) map[string][]string {
 			"tenancy:owner", "tenancy:owner-rules"),
 		"NetworkPolicy": in("tenancy-isolation"),
 	}
-	// Members read their own Workspace; the owner changes it.
-	cluster := []string{"tenancy:workspace:" + ws + ":manager", "tenancy:workspace:" + ws + ":member"}
+	// The owner, the only member, reads and changes its Workspace: one
+	// role for both.
+	cluster := []string{"tenancy:workspace:" + ws + ":member"}
 	if clusterRules {
 		cluster = append(cluster, "tenancy:workspace:"+ws+":owner")
 	}

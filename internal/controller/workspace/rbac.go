@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/util/sets"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	rbacv1ac "k8s.io/client-go/applyconfigurations/rbac/v1"
 
@@ -101,10 +102,21 @@ func desiredRBAC(e effective, m objectMeta, resolve SubjectResolver) rbacObjects
 			writers = append(writers, subjects...)
 		}
 	}
-	out.memberRole(e.Name, m, memberReaderName(e.Name), []string{"get", "list", "watch"}, readers)
-	out.memberRole(e.Name, m, memberWriterName(e.Name), []string{"patch", "update"}, writers)
+	if sets.New(writers...).Equal(sets.New(readers...)) {
+		// Every member may change the Workspace (the common case: only an
+		// owner, or only admin contributors): one role and one binding
+		// instead of two. Each ClusterRoleBinding costs every request the
+		// API server authorizes, Tenancy's or not (bench/README.md).
+		out.memberRole(e.Name, m, memberReaderName(e.Name), slices.Concat(readVerbs, writeVerbs), readers)
+		return out
+	}
+	out.memberRole(e.Name, m, memberReaderName(e.Name), readVerbs, readers)
+	out.memberRole(e.Name, m, memberWriterName(e.Name), writeVerbs, writers)
 	return out
 }
+
+// readVerbs let members read their Workspace, writeVerbs change it.
+var readVerbs, writeVerbs = []string{"get", "list", "watch"}, []string{"patch", "update"}
 
 // memberRole adds a ClusterRole granting verbs on this one Workspace object
 // (by resourceNames) and its binding to subjects; none when nobody is bound.
@@ -126,13 +138,15 @@ func (out *rbacObjects) memberRole(workspace string, m objectMeta, name string, 
 }
 
 // memberReaderName is the ClusterRole (and binding) letting every member
-// of a workspace read its Workspace object.
+// of a workspace read its Workspace object, and change it too when every
+// member may.
 func memberReaderName(workspace string) string {
 	return rbacName("tenancy", "workspace", workspace, "member")
 }
 
 // memberWriterName is the ClusterRole (and binding) letting the owner and
-// admin contributors patch and update the Workspace object.
+// admin contributors patch and update the Workspace object, when there are
+// members who may not.
 func memberWriterName(workspace string) string {
 	return rbacName("tenancy", "workspace", workspace, "manager")
 }

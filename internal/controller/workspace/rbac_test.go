@@ -2,6 +2,7 @@ package workspace
 
 import (
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -10,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/util/sets"
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
 	"github.com/tenancy-dev/tenancy/internal/testutil"
@@ -123,7 +125,8 @@ func memberRules(ws string) (reader, writer []rbacv1.PolicyRule) {
 }
 
 // withMembers adds to v the member ClusterRoles of workspace ws with their
-// bindings: readers may read the Workspace object, writers change it.
+// bindings: readers may read the Workspace object, writers change it; one
+// role for both when they are the same subjects.
 func withMembers(v rbacView, ws string, readers, writers []rbacv1.Subject) rbacView {
 	if v.ClusterRoles == nil {
 		v.ClusterRoles = map[string][]rbacv1.PolicyRule{}
@@ -132,6 +135,14 @@ func withMembers(v rbacView, ws string, readers, writers []rbacv1.Subject) rbacV
 		v.ClusterRoleBindings = map[string]binding{}
 	}
 	r, w := memberRules(ws)
+	if len(readers) > 0 && sets.New(readers...).Equal(sets.New(writers...)) {
+		// Everyone may change it: one role, one binding.
+		n := "tenancy:workspace:" + ws + ":member"
+		v.ClusterRoles[n] = []rbacv1.PolicyRule{{APIGroups: r[0].APIGroups, Resources: r[0].Resources, ResourceNames: r[0].ResourceNames,
+			Verbs: slices.Concat(r[0].Verbs, w[0].Verbs)}}
+		v.ClusterRoleBindings[n] = binding{"ClusterRole", n, readers}
+		return v
+	}
 	if len(readers) > 0 {
 		n := "tenancy:workspace:" + ws + ":member"
 		v.ClusterRoles[n] = r
