@@ -9,6 +9,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
 )
 
 // The cache of the kinds the controller makes holds some fifteen objects
@@ -106,6 +108,28 @@ func (in *interner) meta(m *metav1.ObjectMeta, keep []string) {
 	if len(m.Finalizers) > 0 {
 		m.Finalizers = shared(in.strList, strings.Join(m.Finalizers, "\x00"), m.Finalizers)
 	}
+}
+
+// workspace makes what Workspaces share point to kept copies: the quota
+// (most are the class's), the mirrored quota status, and the conditions'
+// words, which are the same for every workspace in the same state.
+func (in *interner) workspace(ws *tenancyv1.Workspace) {
+	if q := ws.Spec.ResourceQuota; q != nil {
+		q.Hard = in.resources(q.Hard)
+	}
+	if q := ws.Status.Quota; q != nil {
+		q.Hard = in.resources(q.Hard)
+		q.Used = in.resources(q.Used)
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for i := range ws.Status.Conditions {
+		c := &ws.Status.Conditions[i]
+		c.Type, c.Reason, c.Message = in.str(c.Type), in.str(c.Reason), in.str(c.Message)
+		c.Status = metav1.ConditionStatus(in.str(string(c.Status)))
+	}
+	ws.Status.Namespace = in.str(ws.Status.Namespace)
+	ws.Status.Class = in.str(ws.Status.Class)
 }
 
 // resources makes a ResourceList point to the kept copy of an equal one.

@@ -196,6 +196,9 @@ func newTransform(in *interner) func(any) (any, error) {
 				delete(a, corev1.LastAppliedConfigAnnotation)
 				o.SetAnnotations(a)
 			}
+			if ws, ok := out.(*tenancyv1.Workspace); ok {
+				in.workspace(ws)
+			}
 			return out, nil
 		}
 		if a, ok := out.(metav1.ObjectMetaAccessor); ok {

@@ -152,6 +152,22 @@ func TestTransformShares(t *testing.T) {
 		return out.(*corev1.ResourceQuota)
 	}
 	same("quota limits", quota().Status.Hard, quota().Status.Hard)
+
+	ws := func(name string) *tenancyv1.Workspace {
+		hard := corev1.ResourceList{"pods": resource.MustParse("50")}
+		w := &tenancyv1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: tenancyv1.WorkspaceSpec{ResourceQuota: &corev1.ResourceQuotaSpec{Hard: hard}},
+			Status: tenancyv1.WorkspaceStatus{Quota: &tenancyv1.QuotaStatus{Hard: hard.DeepCopy(), Used: corev1.ResourceList{"pods": resource.MustParse("0")}},
+				Conditions: []metav1.Condition{{Type: "Ready", Status: metav1.ConditionTrue, Reason: "Provisioned"}}}}
+		out, _ := transform(w)
+		return out.(*tenancyv1.Workspace)
+	}
+	w1, w2 := ws("ml"), ws("cv")
+	same("workspace quota", w1.Spec.ResourceQuota.Hard, w2.Spec.ResourceQuota.Hard)
+	same("workspace quota status", w1.Status.Quota.Used, w2.Status.Quota.Used)
+	if w1.Name != "ml" || w2.Name != "cv" || w2.Status.Conditions[0].Reason != "Provisioned" {
+		t.Errorf("workspaces changed: %s %s %+v", w1.Name, w2.Name, w2.Status.Conditions)
+	}
 }
 
 // TestInternerBounded: a full table starts over instead of growing.
