@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
+	"github.com/tenancy-dev/tenancy/bench/internal/procstat"
 	"github.com/tenancy-dev/tenancy/internal/controller"
 )
 
@@ -28,7 +29,7 @@ type ceilingPhase struct {
 	ran      bool
 	done     time.Duration
 	requests int
-	cpu      cpuSnapshot
+	cpu      procstat.CPU
 	times    []time.Duration // when each workspace was done, since the start
 	delete   *deleteResults
 }
@@ -68,7 +69,7 @@ func (b *bench) runCeiling(ctx context.Context, prefix string, kind ceilingKind,
 	rec := newRecorder(o.n, prefix, "done")
 	var requests atomic.Int64
 	self := map[string]int{"bench client": os.Getpid()} // this process: the client's CPU counts too
-	cpuBefore := takeCPU(b.dir, self)
+	cpuBefore := procstat.TakeCPU(b.dir, self)
 	start := time.Now()
 	err = b.parallel(ctx, o.concurrency, func(ctx context.Context, i int) error {
 		name := fmt.Sprintf("%s%05d", prefix, i)
@@ -89,7 +90,7 @@ func (b *bench) runCeiling(ctx context.Context, prefix string, kind ceilingKind,
 		return err
 	})
 	r := ceilingPhase{ran: true, done: time.Since(start), requests: int(requests.Load())}
-	r.cpu = takeCPU(b.dir, self).sub(cpuBefore)
+	r.cpu = procstat.TakeCPU(b.dir, self).Sub(cpuBefore)
 	r.times = rec.since("done", start)
 	if err != nil {
 		return r, fmt.Errorf("ceiling: %w", err)

@@ -50,6 +50,7 @@ type options struct {
 	keep              bool
 	binary            string
 	skipCeiling       bool
+	skipTenancy       bool
 	ceilingFirst      bool
 	optimalApply      bool
 	createOnly        bool
@@ -61,6 +62,7 @@ type options struct {
 	gomemlimit        string
 	profileDir        string
 	profileSeconds    int
+	profileDelay      time.Duration
 }
 
 func main() {
@@ -92,6 +94,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.keep, "keep", false, "keep the data directory (etcd data, component and controller logs)")
 	fs.StringVar(&o.binary, "controller-binary", "", "controller binary to run: tenancy-controller, or tenancy run as `tenancy controller` (default: built from ./cmd/tenancy-controller, what the installed controller runs)")
 	fs.BoolVar(&o.skipCeiling, "skip-ceiling", false, "measure Tenancy only")
+	fs.BoolVar(&o.skipTenancy, "skip-tenancy", false, "measure the ceilings only, on a control plane of their own (compare with a -skip-ceiling run: neither then meets the other's objects)")
 	fs.BoolVar(&o.ceilingFirst, "ceiling-first", false, "measure the ceilings before Tenancy (to see how much the order matters)")
 	fs.BoolVar(&o.createOnly, "create-only", true, "also measure the create-only ceiling (the objects alone)")
 	fs.BoolVar(&o.optimalApply, "optimal-apply", false, "also measure the create-only client writing with server-side apply instead of create")
@@ -100,14 +103,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.deletion, "delete", true, "delete every workspace and measure until all are gone (and the honest ceiling's own deletion)")
 	fs.StringVar(&o.jsonPath, "json", "", "write the results as JSON to this file")
 	fs.StringVar(&o.svgPath, "svg", "", "write a chart of workspaces Ready over time (Tenancy beside the ceilings) to this SVG file")
-	fs.StringVar(&o.profileDir, "profile", "", "write pprof profiles here: the controller's and kube-apiserver's CPU over the first -profile-seconds of provisioning, the controller's heap after the idle window")
+	fs.StringVar(&o.profileDir, "profile", "", "write pprof profiles here: the controller's and kube-apiserver's CPU over -profile-seconds of provisioning, the controller's heap after the idle window")
 	fs.IntVar(&o.profileSeconds, "profile-seconds", 30, "how long the CPU profiles of -profile run")
+	fs.DurationVar(&o.profileDelay, "profile-delay", 0, "start the CPU profiles of -profile this long after the first create (late in a long run, where it slows down)")
 	fs.StringVar(&o.gomemlimit, "gomemlimit", "", "GOMEMLIMIT of the controller process (e.g. 100MiB; default: none)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if o.n < 1 || o.concurrency < 1 || o.creators < 1 {
 		return errors.New("-n, -concurrency and -creators must be at least 1")
+	}
+	if o.skipTenancy && o.skipCeiling {
+		return errors.New("-skip-tenancy and -skip-ceiling leave nothing to measure: drop one")
 	}
 	if o.profileSeconds < 1 {
 		return fmt.Errorf("-profile-seconds must be at least 1, got %d", o.profileSeconds)
@@ -176,6 +183,7 @@ func (b *bench) run(ctx context.Context) (err error) {
 	b.logf("starting the control plane in %s (etcd fsync %s)", b.dir, onOff(!o.unsafeNoFsync))
 	b.cluster, err = localcluster.Start(ctx, localcluster.Options{
 		DataDir: b.dir, Reset: true, UnsafeNoFsync: o.unsafeNoFsync, Progress: prefixWriter{b},
+		APIServerProfiling: o.profileDir != "",
 	})
 	if err != nil {
 		return err
@@ -197,16 +205,19 @@ func (b *bench) run(ctx context.Context) (err error) {
 		b.logf("admission policies installed (MutatingAdmissionPolicy %s)", onOff(mutating))
 	}
 
-	if o.ceilingFirst && !o.skipCeiling {
+	if o.ceilingFirst && !o.skipCeiling && !o.skipTenancy {
 		if err := b.ceilings(ctx); err != nil {
 			return err
 		}
 	}
-	tenancyErr := b.tenancy(ctx, binary)
+	var tenancyErr error
+	if !o.skipTenancy {
+		tenancyErr = b.tenancy(ctx, binary)
+	}
 	if tenancyErr != nil && !errors.Is(tenancyErr, errVerdict) {
 		return tenancyErr
 	}
-	if !o.ceilingFirst && !o.skipCeiling {
+	if (!o.ceilingFirst || o.skipTenancy) && !o.skipCeiling {
 		if err := b.ceilings(ctx); err != nil {
 			return err
 		}

@@ -182,7 +182,7 @@ type results struct {
 	Workspaces        int                `json:"workspaces"`
 	Version           string             `json:"version"`
 	Machine           string             `json:"machine"`
-	Tenancy           tenancyResults     `json:"tenancy"`
+	Tenancy           *tenancyResults    `json:"tenancy,omitempty"`
 	Ceiling           ceilingResults     `json:"ceiling"`
 	CreateOnlyCeiling ceilingResults     `json:"createOnlyCeiling"`
 	Ratios            map[string]float64 `json:"ratios"`

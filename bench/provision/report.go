@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -16,10 +17,10 @@ func (b *bench) results() *results {
 	n := float64(o.n)
 	res := &results{Workspaces: o.n, Version: b.version, Machine: machine(), Ratios: map[string]float64{}}
 	steady := a.requests.add(a.settleRequests)
-	res.Tenancy = tenancyResults{
+	res.Tenancy = &tenancyResults{
 		ReadySeconds:         a.allReady.Seconds(),
 		PodsReadySeconds:     a.allPodsReady.Seconds(),
-		CPUSeconds:           a.cpu.total().Seconds(),
+		CPUSeconds:           a.cpu.Total().Seconds(),
 		APIServerCPUSeconds:  a.cpu["kube-apiserver"].Seconds(),
 		PeakRSSBytes:         a.peakRSS,
 		IdleWrites:           a.idleRequests.writes(),
@@ -29,12 +30,23 @@ func (b *bench) results() *results {
 		Delete:               a.delete,
 	}
 	ceiling := func(p ceilingPhase) ceilingResults {
-		return ceilingResults{Seconds: p.done.Seconds(), CPUSeconds: p.cpu.total().Seconds(),
+		return ceilingResults{Seconds: p.done.Seconds(), CPUSeconds: p.cpu.Total().Seconds(),
 			APIServerCPUSeconds: p.cpu["kube-apiserver"].Seconds(),
 			WritesPerWorkspace:  float64(p.requests) / n, Delete: p.delete}
 	}
+	if o.skipTenancy {
+		res.Tenancy = nil
+	}
 	if b.ceiling.ran {
 		res.Ceiling = ceiling(b.ceiling)
+	}
+	if b.createOnly.ran {
+		res.CreateOnlyCeiling = ceiling(b.createOnly)
+	}
+	if res.Tenancy == nil {
+		return res
+	}
+	if b.ceiling.ran {
 		res.Ratios["readyTime"] = res.Tenancy.ReadySeconds / res.Ceiling.Seconds
 		res.Ratios["cpu"] = res.Tenancy.CPUSeconds / res.Ceiling.CPUSeconds
 		res.Ratios["writes"] = res.Tenancy.WritesPerWorkspace / res.Ceiling.WritesPerWorkspace
@@ -43,7 +55,6 @@ func (b *bench) results() *results {
 		}
 	}
 	if b.createOnly.ran {
-		res.CreateOnlyCeiling = ceiling(b.createOnly)
 		res.Ratios["readyTimeVsCreateOnly"] = res.Tenancy.ReadySeconds / res.CreateOnlyCeiling.Seconds
 		res.Ratios["cpuVsCreateOnly"] = res.Tenancy.CPUSeconds / res.CreateOnlyCeiling.CPUSeconds
 	}
@@ -64,7 +75,7 @@ func (c clientRequests) add(d clientRequests) clientRequests {
 }
 
 func (b *bench) report(res *results) {
-	o, a := b.o, &b.a
+	o := b.o
 	w := tabwriter.NewWriter(b.out, 0, 0, 2, ' ', 0)
 	defer func() { _ = w.Flush() }()
 	n := float64(o.n)
@@ -81,6 +92,47 @@ func (b *bench) report(res *results) {
 	fmt.Fprintf(w, ", running as User %s with the ClusterRole of config/rbac; admission policies %s\n", controllerUser, onOff(o.admission))
 	fmt.Fprintf(w, "workload: %d workspaces (owner, quota, limit range, network policy, namespace rule; every %dth a cluster rule)\n\n",
 		o.n, o.clusterRulesEvery)
+
+	if !o.skipTenancy {
+		b.reportTenancy(w, res)
+	}
+
+	ceiling := func(title string, p ceilingPhase) {
+		if !p.ran {
+			return
+		}
+		fmt.Fprintf(w, "\n%s (%d workspaces in parallel, no client-side QPS limit, controller not running)\n", title, o.concurrency)
+		row("all done", fmt.Sprintf("%s  (%.1f workspaces/s)", p.done.Round(time.Millisecond), n/p.done.Seconds()))
+		row("requests (all writes)", fmt.Sprintf("%d  (%.2f per workspace)", p.requests, float64(p.requests)/n))
+		row("CPU time", fmt.Sprintf("%.1fs = %s (%s)", p.cpu.Total().Seconds(), perWS(p.cpu.Total()), p.cpu))
+		if p.requests > 0 {
+			row("kube-apiserver CPU per request", fmt.Sprintf("%.2f ms", float64(p.cpu["kube-apiserver"].Microseconds())/1000/float64(p.requests)))
+		}
+		if d := p.delete; d != nil {
+			row("delete all → all gone", fmt.Sprintf("%.1fs, %d objects left behind", d.Seconds, d.LeftBehind))
+		}
+	}
+	ceiling("Ceiling — one client: POST the Workspace, POST its objects, write its status once", b.ceiling)
+	ceiling("Create-only ceiling — one client: POST the objects", b.createOnly)
+	ceiling("Create-only ceiling with server-side apply", b.apply)
+
+	if len(res.Ratios) > 0 {
+		fmt.Fprintf(w, "\nTenancy / ceiling\n")
+		for _, k := range []string{"readyTime", "cpu", "writes", "deleteTime", "readyTimeVsCreateOnly", "cpuVsCreateOnly"} {
+			if v, ok := res.Ratios[k]; ok {
+				row(k, fmt.Sprintf("%.2f×", v))
+			}
+		}
+	}
+	fmt.Fprintln(w)
+}
+
+// reportTenancy prints the figures of the Tenancy phase.
+func (b *bench) reportTenancy(w io.Writer, res *results) {
+	o, a := b.o, &b.a
+	n := float64(o.n)
+	row := func(k, v string) { fmt.Fprintf(w, "  %s\t%s\n", k, v) }
+	perWS := func(d time.Duration) string { return fmt.Sprintf("%.1f ms per workspace", float64(d.Milliseconds())/n) }
 
 	fmt.Fprintf(w, "Tenancy controller (--concurrency %d, %d parallel creators)\n", o.concurrency, o.creators)
 	row("create all Workspaces (client side)", a.createAll.Round(time.Millisecond).String())
@@ -120,7 +172,7 @@ func (b *bench) report(res *results) {
 	row("    by the API server's count (all clients)", orNone(a.settleClusterWrites.lines()))
 	row("writes per workspace to steady state", fmt.Sprintf("%.2f (the Workspace's create + the controller's %.2f)",
 		res.Tenancy.WritesPerWorkspace, res.Tenancy.WritesPerWorkspace-1))
-	row("CPU time, first create → all Ready", fmt.Sprintf("%.1fs = %s (%s)", a.cpu.total().Seconds(), perWS(a.cpu.total()), a.cpu))
+	row("CPU time, first create → all Ready", fmt.Sprintf("%.1fs = %s (%s)", a.cpu.Total().Seconds(), perWS(a.cpu.Total()), a.cpu))
 	if k := a.clusterRequests.total(); k > 0 {
 		row("kube-apiserver CPU per request (all clients)", fmt.Sprintf("%.2f ms (%.0f requests)", float64(a.cpu["kube-apiserver"].Microseconds())/1000/k, k))
 	}
@@ -156,35 +208,6 @@ func (b *bench) report(res *results) {
 		k, v, _ := strings.Cut(l, ": ")
 		row(k, v)
 	}
-
-	ceiling := func(title string, p ceilingPhase) {
-		if !p.ran {
-			return
-		}
-		fmt.Fprintf(w, "\n%s (%d workspaces in parallel, no client-side QPS limit, controller not running)\n", title, o.concurrency)
-		row("all done", fmt.Sprintf("%s  (%.1f workspaces/s)", p.done.Round(time.Millisecond), n/p.done.Seconds()))
-		row("requests (all writes)", fmt.Sprintf("%d  (%.2f per workspace)", p.requests, float64(p.requests)/n))
-		row("CPU time", fmt.Sprintf("%.1fs = %s (%s)", p.cpu.total().Seconds(), perWS(p.cpu.total()), p.cpu))
-		if p.requests > 0 {
-			row("kube-apiserver CPU per request", fmt.Sprintf("%.2f ms", float64(p.cpu["kube-apiserver"].Microseconds())/1000/float64(p.requests)))
-		}
-		if d := p.delete; d != nil {
-			row("delete all → all gone", fmt.Sprintf("%.1fs, %d objects left behind", d.Seconds, d.LeftBehind))
-		}
-	}
-	ceiling("Ceiling — one client: POST the Workspace, POST its objects, write its status once", b.ceiling)
-	ceiling("Create-only ceiling — one client: POST the objects", b.createOnly)
-	ceiling("Create-only ceiling with server-side apply", b.apply)
-
-	if len(res.Ratios) > 0 {
-		fmt.Fprintf(w, "\nTenancy / ceiling\n")
-		for _, k := range []string{"readyTime", "cpu", "writes", "deleteTime", "readyTimeVsCreateOnly", "cpuVsCreateOnly"} {
-			if v, ok := res.Ratios[k]; ok {
-				row(k, fmt.Sprintf("%.2f×", v))
-			}
-		}
-	}
-	fmt.Fprintln(w)
 }
 
 func percentiles(l []time.Duration) string {
@@ -203,9 +226,12 @@ func pct(sorted []time.Duration, p int) string {
 // chart draws Tenancy's Ready and PodsReady curves beside the ceilings'.
 func (b *bench) chart(path string) error {
 	a := &b.a
-	ss := []series{{name: "Tenancy: Ready", color: "#1f77b4", times: a.rec.since(tenancyv1.ConditionReady, a.first)}}
-	if pods := a.rec.since(tenancyv1.ConditionPodsReady, a.first); len(pods) > 0 {
-		ss = append(ss, series{name: "Tenancy: PodsReady (default ServiceAccount)", color: "#1f77b4", dash: true, times: pods})
+	var ss []series
+	if !b.o.skipTenancy {
+		ss = append(ss, series{name: "Tenancy: Ready", color: "#1f77b4", times: a.rec.since(tenancyv1.ConditionReady, a.first)})
+		if pods := a.rec.since(tenancyv1.ConditionPodsReady, a.first); len(pods) > 0 {
+			ss = append(ss, series{name: "Tenancy: PodsReady (default ServiceAccount)", color: "#1f77b4", dash: true, times: pods})
+		}
 	}
 	if b.ceiling.ran {
 		ss = append(ss, series{name: "ceiling (Workspace + objects + status)", color: "#d62728", times: b.ceiling.times})

@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
+	"github.com/tenancy-dev/tenancy/bench/internal/procstat"
 	"github.com/tenancy-dev/tenancy/config"
 	"github.com/tenancy-dev/tenancy/internal/childproc"
 	"github.com/tenancy-dev/tenancy/internal/controller"
@@ -53,7 +54,7 @@ type tenancyPhase struct {
 	idleClusterWrites   counts           // writes in the idle window by the API server's count
 	settleClusterWrites counts           // writes while settling by the API server's count
 	clusterRequests     counts           // first create → all Ready, by the API server's count
-	cpu                 cpuSnapshot
+	cpu                 procstat.CPU
 
 	restart      *restartResults
 	delete       *deleteResults
@@ -141,14 +142,20 @@ func (b *bench) tenancy(ctx context.Context, binary string) error {
 		return err
 	}
 	ctrlPID := map[string]int{"tenancy-controller": proc.PID()}
-	cpuBefore := takeCPU(b.dir, ctrlPID)
+	cpuBefore := procstat.TakeCPU(b.dir, ctrlPID)
 	a.startRequests = before
 
 	b.logf("tenancy: creating %d Workspaces with %d parallel clients", o.n, o.creators)
 	if o.profileDir != "" {
-		secs := strconv.Itoa(o.profileSeconds)
-		go b.saveProfile(ctx, proc, "/debug/pprof/profile?seconds="+secs, "controller-cpu.pprof")
-		go b.saveAPIServerProfile(ctx, o.profileSeconds, "kube-apiserver-cpu.pprof")
+		go func() {
+			select {
+			case <-time.After(o.profileDelay):
+			case <-ctx.Done():
+				return
+			}
+			go b.saveProfile(ctx, proc, "/debug/pprof/profile?seconds="+strconv.Itoa(o.profileSeconds), "controller-cpu.pprof")
+			b.saveAPIServerProfile(ctx, o.profileSeconds, "kube-apiserver-cpu.pprof")
+		}()
 	}
 	a.first = time.Now()
 	err = b.parallel(ctx, o.creators, func(ctx context.Context, i int) error {
@@ -175,7 +182,7 @@ func (b *bench) tenancy(ctx context.Context, binary string) error {
 		return err
 	}
 	a.requests = after.sub(before)
-	a.cpu = takeCPU(b.dir, ctrlPID).sub(cpuBefore)
+	a.cpu = procstat.TakeCPU(b.dir, ctrlPID).Sub(cpuBefore)
 	afterCluster, err := b.scrapeCluster(ctx, apiRC)
 	if err != nil {
 		return err
@@ -262,10 +269,10 @@ func (b *bench) tenancy(ctx context.Context, binary string) error {
 		return err
 	}
 	a.idleClusterWrites = clusterEnd.sub(clusterStart).writesOnly()
-	if a.peakRSS, err = peakRSS(proc.PID()); err != nil {
+	if a.peakRSS, err = procstat.PeakRSS(proc.PID()); err != nil {
 		return err
 	}
-	a.memNow = memDetail(proc.PID())
+	a.memNow = procstat.MemDetail(proc.PID())
 	if o.profileDir != "" {
 		b.saveProfile(ctx, proc, "/debug/pprof/heap?gc=1", "controller-heap.pprof")
 	}
@@ -339,7 +346,7 @@ func (b *bench) restart(ctx context.Context, proc *process.Controller) error {
 		return err
 	}
 	r.Writes = controllerRequests(ms).writes()
-	if r.PeakRSSBytes, err = peakRSS(proc.PID()); err != nil {
+	if r.PeakRSSBytes, err = procstat.PeakRSS(proc.PID()); err != nil {
 		return err
 	}
 	b.logf("restart: every workspace verified %.1fs after the start, %.0f writes", r.VerifiedSeconds, r.Writes)

@@ -59,6 +59,9 @@ type Options struct {
 	APIServerPort int
 	// UnsafeNoFsync runs etcd without fsync: faster, for tests only.
 	UnsafeNoFsync bool
+	// APIServerProfiling serves kube-apiserver's /debug/pprof (to admin):
+	// the benchmarks profile it.
+	APIServerProfiling bool
 	// Progress receives human-readable progress lines; nil discards them.
 	Progress io.Writer
 	// Nodes are simulated by kwok; with none, kwok is not started. Nodes
@@ -256,7 +259,11 @@ func (c *Cluster) start(ctx context.Context) error {
 		if err := c.writeKubeconfigs(); err != nil {
 			return err
 		}
-		p, err := c.startProcess("kube-apiserver", apiServerArgs(l, c.ports), nil)
+		args := apiServerArgs(l, c.ports)
+		if o.APIServerProfiling {
+			args = append(args, "--profiling=true") // the last one counts
+		}
+		p, err := c.startProcess("kube-apiserver", args, nil)
 		if err != nil {
 			return err
 		}

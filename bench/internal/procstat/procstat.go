@@ -1,4 +1,6 @@
-package main
+// Package procstat reads the CPU time and memory of processes from /proc,
+// for the benchmarks.
+package procstat
 
 import (
 	"bufio"
@@ -13,20 +15,20 @@ import (
 	"time"
 )
 
-// cpuSnapshot is the CPU time (user+system) used so far by each process of
+// CPU is the CPU time (user+system) used so far by each process of
 // the control plane and by the controller, by process name.
-type cpuSnapshot map[string]time.Duration
+type CPU map[string]time.Duration
 
 // clockTick is USER_HZ, which is 100 on every Linux platform Go supports.
 const clockTick = 10 * time.Millisecond
 
-// takeCPU reads /proc for the processes whose command line mentions dir
+// TakeCPU reads /proc for the processes whose command line mentions dir
 // (the control plane's data directory: etcd, kube-apiserver,
 // kube-controller-manager, kube-scheduler) and for extra pids (the
 // controller, whose binary may be in dir too: counted once, by its name in
 // extra).
-func takeCPU(dir string, extra map[string]int) cpuSnapshot {
-	out := cpuSnapshot{}
+func TakeCPU(dir string, extra map[string]int) CPU {
+	out := CPU{}
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
@@ -75,16 +77,17 @@ func procCPU(pid int) (string, time.Duration, error) {
 	return name, time.Duration(utime+stime) * clockTick, nil
 }
 
-// sub is s - before, per process.
-func (s cpuSnapshot) sub(before cpuSnapshot) cpuSnapshot {
-	out := cpuSnapshot{}
+// Sub is s - before, per process.
+func (s CPU) Sub(before CPU) CPU {
+	out := CPU{}
 	for k, v := range s {
 		out[k] = v - before[k]
 	}
 	return out
 }
 
-func (s cpuSnapshot) total() time.Duration {
+// Total is the CPU time of all the processes.
+func (s CPU) Total() time.Duration {
 	var t time.Duration
 	for _, v := range s {
 		t += v
@@ -93,7 +96,7 @@ func (s cpuSnapshot) total() time.Duration {
 }
 
 // String lists the processes, busiest first.
-func (s cpuSnapshot) String() string {
+func (s CPU) String() string {
 	names := make([]string, 0, len(s))
 	for k := range s {
 		names = append(names, k)
@@ -106,8 +109,8 @@ func (s cpuSnapshot) String() string {
 	return strings.Join(parts, ", ")
 }
 
-// peakRSS is the process's high-water resident set size (VmHWM), in bytes.
-func peakRSS(pid int) (int64, error) {
+// PeakRSS is the process's high-water resident set size (VmHWM), in bytes.
+func PeakRSS(pid int) (int64, error) {
 	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
 		return 0, err
@@ -123,9 +126,9 @@ func peakRSS(pid int) (int64, error) {
 	return 0, errors.New("no VmHWM in /proc/" + strconv.Itoa(pid) + "/status")
 }
 
-// memDetail describes a process's memory now: resident anonymous and
+// MemDetail describes a process's memory now: resident anonymous and
 // file-backed (the binary's pages) memory, from /proc/<pid>/status.
-func memDetail(pid int) string {
+func MemDetail(pid int) string {
 	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
 		return "?"
