@@ -63,6 +63,7 @@ type options struct {
 	profileDir        string
 	profileSeconds    int
 	profileDelay      time.Duration
+	chartWith         string
 }
 
 func main() {
@@ -102,6 +103,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.restart, "restart", true, "after the idle window, restart the controller and measure how long it takes to verify every workspace, and that it writes nothing")
 	fs.BoolVar(&o.deletion, "delete", true, "delete every workspace and measure until all are gone (and the honest ceiling's own deletion)")
 	fs.StringVar(&o.jsonPath, "json", "", "write the results as JSON to this file")
+	fs.StringVar(&o.chartWith, "chart-with", "", "draw in the -svg chart the ceilings of this -json file of another run (a -skip-tenancy run on a control plane of its own) instead of this run's")
 	fs.StringVar(&o.svgPath, "svg", "", "write a chart of workspaces Ready over time (Tenancy beside the ceilings) to this SVG file")
 	fs.StringVar(&o.profileDir, "profile", "", "write pprof profiles here: the controller's and kube-apiserver's CPU over -profile-seconds of provisioning, the controller's heap after the idle window")
 	fs.IntVar(&o.profileSeconds, "profile-seconds", 30, "how long the CPU profiles of -profile run")

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"strings"
@@ -209,6 +210,10 @@ type ceilingResults struct {
 	APIServerCPUSeconds float64        `json:"apiserverCPUSeconds"`
 	WritesPerWorkspace  float64        `json:"writesPerWorkspace"`
 	Delete              *deleteResults `json:"delete,omitempty"`
+	// DoneSeconds are when each workspace was done, since the first
+	// create, sorted: the curve of the chart (-chart-with draws it beside
+	// another run's).
+	DoneSeconds []float64 `json:"doneSeconds,omitempty"`
 }
 
 type restartResults struct {
@@ -221,6 +226,37 @@ type restartResults struct {
 type deleteResults struct {
 	Seconds    float64 `json:"seconds"`
 	LeftBehind int     `json:"leftBehind"`
+}
+
+// seconds turns sorted durations into seconds, for the JSON.
+func seconds(ds []time.Duration) []float64 {
+	out := make([]float64, len(ds))
+	for i, d := range ds {
+		out[i] = math.Round(d.Seconds()*1000) / 1000
+	}
+	return out
+}
+
+// durations is the inverse of seconds.
+func durations(ss []float64) []time.Duration {
+	out := make([]time.Duration, len(ss))
+	for i, s := range ss {
+		out[i] = time.Duration(s * float64(time.Second))
+	}
+	return out
+}
+
+// readResults reads a -json file of an earlier run.
+func readResults(path string) (*results, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r results
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &r, nil
 }
 
 func (r *results) write(path string) error {

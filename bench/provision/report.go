@@ -32,7 +32,7 @@ func (b *bench) results() *results {
 	ceiling := func(p ceilingPhase) ceilingResults {
 		return ceilingResults{Seconds: p.done.Seconds(), CPUSeconds: p.cpu.Total().Seconds(),
 			APIServerCPUSeconds: p.cpu["kube-apiserver"].Seconds(),
-			WritesPerWorkspace:  float64(p.requests) / n, Delete: p.delete}
+			WritesPerWorkspace:  float64(p.requests) / n, Delete: p.delete, DoneSeconds: seconds(p.times)}
 	}
 	if o.skipTenancy {
 		res.Tenancy = nil
@@ -233,11 +233,20 @@ func (b *bench) chart(path string) error {
 			ss = append(ss, series{name: "Tenancy: PodsReady (default ServiceAccount)", color: "#1f77b4", dash: true, times: pods})
 		}
 	}
-	if b.ceiling.ran {
-		ss = append(ss, series{name: "ceiling (Workspace + objects + status)", color: "#d62728", times: b.ceiling.times})
+	ceiling, createOnly, where := b.ceiling.times, b.createOnly.times, ""
+	if b.o.chartWith != "" {
+		other, err := readResults(b.o.chartWith)
+		if err != nil {
+			return fmt.Errorf("-chart-with: %w", err)
+		}
+		ceiling, createOnly = durations(other.Ceiling.DoneSeconds), durations(other.CreateOnlyCeiling.DoneSeconds)
+		where = ", own control plane"
 	}
-	if b.createOnly.ran {
-		ss = append(ss, series{name: "create-only ceiling (objects)", color: "#2ca02c", dash: true, times: b.createOnly.times})
+	if len(ceiling) > 0 {
+		ss = append(ss, series{name: "ceiling (Workspace + objects + status)" + where, color: "#d62728", times: ceiling})
+	}
+	if len(createOnly) > 0 {
+		ss = append(ss, series{name: "create-only ceiling (objects)" + where, color: "#2ca02c", dash: true, times: createOnly})
 	}
 	title := fmt.Sprintf("%d workspaces created at once: ready over time (%s)", b.o.n, b.version)
 	return writeSVG(path, title, b.o.n, ss)
