@@ -323,7 +323,7 @@ func writeSVG(path, title string, n int, ss []series) error {
 		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2"%s points="%s"/>`+"\n", s.color, dash, pts.String())
 		ly := h - bottom - 16 - 18*(len(ss)-1-i) // bottom right, below the curves
 		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="2"%s/><text x="%d" y="%d">%s</text>`+"\n",
-			w-right-300, ly, w-right-270, ly, s.color, dash, w-right-264, ly+4, xmlEscape(s.name))
+			w-right-400, ly, w-right-370, ly, s.color, dash, w-right-364, ly+4, xmlEscape(s.name))
 	}
 	b.WriteString("</svg>\n")
 	return os.WriteFile(path, []byte(b.String()), 0o644)

@@ -13,7 +13,7 @@ import (
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
 )
 
-// The cache of the kinds the controller makes holds some fifteen objects
+// The cache of the kinds the controller makes holds some thirteen objects
 // per workspace, and most of what each object's metadata costs is the same
 // from one object to the next: the labels (managed-by and the workspace),
 // the owner reference (the Workspace), the managers, the namespace and, in
