@@ -28,7 +28,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,6 +46,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
+	"github.com/tenancy-dev/tenancy/bench/internal/load"
 	"github.com/tenancy-dev/tenancy/internal/controller"
 	"github.com/tenancy-dev/tenancy/internal/install"
 	"github.com/tenancy-dev/tenancy/internal/jobs"
@@ -149,7 +149,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	logf("creating %d users and %d workspaces each (one per door)", o.users, len(o.doors))
 	pw := make([]string, o.users)
-	if err := parallel(o.users, 8, func(i int) error {
+	if err := load.Parallel(o.users, 8, func(i int) error {
 		name := userName(i)
 		u := &tenancyv1.User{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{tenancyv1.LabelManagedBy: tenancyv1.ManagedByValue}},
 			Spec: tenancyv1.UserSpec{PasswordSecret: passwords.SecretName(name)}}
@@ -283,7 +283,7 @@ type bench struct {
 
 func (b *bench) signIn(ctx context.Context, pw []string) error {
 	b.session, b.flux = make([]string, b.o.users), make([]string, b.o.users)
-	return parallel(b.o.users, b.o.users, func(i int) error {
+	return load.Parallel(b.o.users, b.o.users, func(i int) error {
 		body, _ := json.Marshal(map[string]string{"username": userName(i), "password": pw[i]})
 		var out struct{ Token string }
 		if err := b.call(ctx, "POST", "/api/v1/login", "", "application/json", bytes.NewReader(body), 200, &out); err != nil {
@@ -396,7 +396,7 @@ func (b *bench) door(ctx context.Context, door string) (result, error) {
 	b.logf("%s: %d users submit %d jobs each", door, b.o.users, per)
 	var mu sync.Mutex
 	start := time.Now()
-	err := parallel(b.o.users, b.o.users, func(i int) error {
+	err := load.Parallel(b.o.users, b.o.users, func(i int) error {
 		lat := make([]time.Duration, 0, per)
 		for range per {
 			t0 := time.Now()
@@ -423,7 +423,7 @@ func (b *bench) door(ctx context.Context, door string) (result, error) {
 	b.logf("%s: %d readers list for %s", door, b.o.readers, b.o.listFor)
 	deadline := time.Now().Add(b.o.listFor)
 	var wrong atomic.Int64
-	_ = parallel(b.o.readers, b.o.readers, func(k int) error {
+	_ = load.Parallel(b.o.readers, b.o.readers, func(k int) error {
 		var lat []time.Duration
 		for time.Now().Before(deadline) && ctx.Err() == nil {
 			t0 := time.Now()
@@ -501,8 +501,8 @@ func report(w io.Writer, o options, results []result, load0, load1 string) {
 		}
 	}
 	for _, r := range results {
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %d | %s | %d |\n", doorNames[r.door], ms(q(r.submit, .5)), ms(q(r.submit, .99)),
-			ms(q(r.list, .5)), ms(q(r.list, .99)), len(r.list), r.finished.Round(100*time.Millisecond), r.failed)
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %d | %s | %d |\n", doorNames[r.door], load.Ms(load.Quantile(r.submit, .5)), load.Ms(load.Quantile(r.submit, .99)),
+			load.Ms(load.Quantile(r.list, .5)), load.Ms(load.Quantile(r.list, .99)), len(r.list), r.finished.Round(100*time.Millisecond), r.failed)
 	}
 	if direct == nil {
 		return
@@ -513,18 +513,10 @@ func report(w io.Writer, o options, results []result, load0, load1 string) {
 			continue
 		}
 		ratio := func(a, b time.Duration) string { return fmt.Sprintf("%.2f×", a.Seconds()/b.Seconds()) }
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", r.door, ratio(q(r.submit, .5), q(direct.submit, .5)), ratio(q(r.submit, .99), q(direct.submit, .99)),
-			ratio(q(r.list, .99), q(direct.list, .99)), ratio(r.finished, direct.finished))
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", r.door, ratio(load.Quantile(r.submit, .5), load.Quantile(direct.submit, .5)), ratio(load.Quantile(r.submit, .99), load.Quantile(direct.submit, .99)),
+			ratio(load.Quantile(r.list, .99), load.Quantile(direct.list, .99)), ratio(r.finished, direct.finished))
 	}
 }
-
-func q(lat []time.Duration, p float64) time.Duration {
-	s := slices.Clone(lat)
-	slices.Sort(s)
-	return s[min(len(s)-1, int(p*float64(len(s))))]
-}
-
-func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
 
 func loadavg() string {
 	raw, err := os.ReadFile(filepath.Join("/proc", "loadavg"))
@@ -536,32 +528,4 @@ func loadavg() string {
 		return "?"
 	}
 	return strings.Join(f[:3], " ")
-}
-
-// parallel runs f(0..n-1) on at most width goroutines; the first error wins.
-func parallel(n, width int, f func(i int) error) error {
-	var wg sync.WaitGroup
-	var first error
-	var mu sync.Mutex
-	next := atomic.Int64{}
-	for range min(width, n) {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				if err := f(i); err != nil {
-					mu.Lock()
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	return first
 }

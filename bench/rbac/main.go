@@ -21,7 +21,6 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -32,6 +31,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/tenancy-dev/tenancy/bench/internal/load"
 	"github.com/tenancy-dev/tenancy/bench/internal/procstat"
 	"github.com/tenancy-dev/tenancy/internal/localcluster"
 )
@@ -224,36 +224,16 @@ func setUp(ctx context.Context, cluster *localcluster.Cluster, admin kubernetes.
 // fill creates ClusterRoleBindings from..to-1, each binding view to a user
 // of its own, 32 at a time.
 func fill(ctx context.Context, cs kubernetes.Interface, from, to int) error {
-	next := make(chan int)
-	errs := make(chan error, 32)
-	var wg sync.WaitGroup
-	for range 32 {
-		wg.Go(func() {
-			for i := range next {
-				name := fmt.Sprintf("bench-rbac-filler-%06d", i)
-				b := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name},
-					RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "view"},
-					Subjects: []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: name}}}
-				if _, err := cs.RbacV1().ClusterRoleBindings().Create(ctx, b, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-					select {
-					case errs <- err:
-					default:
-					}
-				}
-			}
-		})
-	}
-	for i := from; i < to; i++ {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	select {
-	case err := <-errs:
-		return err
-	default:
+	return load.Parallel(to-from, 32, func(i int) error {
+		name := fmt.Sprintf("bench-rbac-filler-%06d", from+i)
+		b := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "view"},
+			Subjects: []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: name}}}
+		if _, err := cs.RbacV1().ClusterRoleBindings().Create(ctx, b, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return err
+		}
 		return nil
-	}
+	})
 }
 
 // measure runs the caller's GET o.requests times, o.parallel at once, and
@@ -264,33 +244,12 @@ func measure(ctx context.Context, dir string, c caller, o options) (result, erro
 	}
 	before := procstat.TakeCPU(dir, nil)
 	start := time.Now()
-	next := make(chan struct{})
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-	)
-	for range o.parallel {
-		wg.Go(func() {
-			for range next {
-				if err := c.get(ctx); err != nil {
-					mu.Lock()
-					firstErr = err
-					mu.Unlock()
-				}
-			}
-		})
-	}
-	for range o.requests {
-		next <- struct{}{}
-	}
-	close(next)
-	wg.Wait()
+	err := load.Parallel(o.requests, o.parallel, func(int) error { return c.get(ctx) })
 	took := time.Since(start)
 	cpu := procstat.TakeCPU(dir, nil).Sub(before)["kube-apiserver"]
 	return result{
 		Caller: c.name, Requests: o.requests, Seconds: took.Seconds(),
 		RequestsPerSecond: float64(o.requests) / took.Seconds(),
 		APIServerCPUms:    float64(cpu.Microseconds()) / 1000 / float64(o.requests),
-	}, firstErr
+	}, err
 }

@@ -35,6 +35,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
+	"github.com/tenancy-dev/tenancy/bench/internal/load"
 	"github.com/tenancy-dev/tenancy/internal/install"
 	"github.com/tenancy-dev/tenancy/internal/localcluster"
 	"github.com/tenancy-dev/tenancy/internal/passwords"
@@ -99,7 +100,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	logf("creating %d users with passwords and %d workspaces", *users, *workspaces)
 	pw := make([]string, *users)
-	if err := parallel(*users, 16, func(i int) error {
+	if err := load.Parallel(*users, 16, func(i int) error {
 		name := fmt.Sprintf("user-%03d", i)
 		u := &tenancyv1.User{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{tenancyv1.LabelManagedBy: tenancyv1.ManagedByValue}},
 			Spec: tenancyv1.UserSpec{PasswordSecret: passwords.SecretName(name)}}
@@ -111,7 +112,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}); err != nil {
 		return err
 	}
-	if err := parallel(*workspaces, 32, func(i int) error {
+	if err := load.Parallel(*workspaces, 32, func(i int) error {
 		ws := &tenancyv1.Workspace{
 			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("ws-%04d", i)},
 			Spec: tenancyv1.WorkspaceSpec{Owner: &tenancyv1.Subject{Kind: tenancyv1.UserKind, Name: fmt.Sprintf("user-%03d", i%*users)},
@@ -157,7 +158,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	tokens := make([]string, *users)
 	loginLat := make([]time.Duration, *users)
 	loginStart := time.Now()
-	if err := parallel(*users, *users, func(i int) error {
+	if err := load.Parallel(*users, *users, func(i int) error {
 		body, _ := json.Marshal(map[string]string{"username": fmt.Sprintf("user-%03d", i), "password": pw[i]})
 		t0 := time.Now()
 		resp, err := hc.Post(base+"/api/v1/login", "application/json", bytes.NewReader(body))
@@ -184,7 +185,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		var lat []time.Duration
 		deadline := time.Now().Add(*duration)
 		start := time.Now()
-		_ = parallel(*users, *users, func(i int) error {
+		_ = load.Parallel(*users, *users, func(i int) error {
 			var mine []time.Duration
 			if pace > 0 { // spread the users over the interval
 				time.Sleep(time.Duration(i) * pace / time.Duration(*users))
@@ -231,8 +232,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "| request | n | p50 | p90 | p99 | max | throughput |\n|---|---|---|---|---|---|---|\n")
 	row := func(name string, lat []time.Duration, wall time.Duration) {
 		slices.Sort(lat)
-		q := func(p float64) string { return ms(lat[min(len(lat)-1, int(p*float64(len(lat))))]) }
-		fmt.Fprintf(stdout, "| %s | %d | %s | %s | %s | %s | %.0f/s |\n", name, len(lat), q(.5), q(.9), q(.99), ms(lat[len(lat)-1]), float64(len(lat))/wall.Seconds())
+		q := func(p float64) string { return load.Ms(lat[min(len(lat)-1, int(p*float64(len(lat))))]) }
+		fmt.Fprintf(stdout, "| %s | %d | %s | %s | %s | %s | %.0f/s |\n", name, len(lat), q(.5), q(.9), q(.99), load.Ms(lat[len(lat)-1]), float64(len(lat))/wall.Seconds())
 	}
 	row("POST /api/v1/login ("+fmt.Sprint(*users)+" at once)", loginLat, loginWall)
 	row(fmt.Sprintf("GET /api/v1/workspaces (%d users, each once per %s)", *users, *interval), pacedLat, pacedWall)
@@ -242,34 +243,4 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	return nil
-}
-
-func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
-
-// parallel runs f(0..n-1) on at most width goroutines; the first error wins.
-func parallel(n, width int, f func(i int) error) error {
-	var wg sync.WaitGroup
-	var first error
-	var mu sync.Mutex
-	next := atomic.Int64{}
-	for range min(width, n) {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				if err := f(i); err != nil {
-					mu.Lock()
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	return first
 }
