@@ -7,6 +7,8 @@
 package testenv
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -333,4 +335,50 @@ func Eventually(t testing.TB, timeout time.Duration, what string, f func(ctx con
 	if err != nil {
 		t.Fatalf("%s: not within %s: %v", what, timeout, last)
 	}
+}
+
+// Serve starts the built `tenancy serve` (Options.Binary) as the identity
+// user with args (an --address, say), stops it when t ends, and returns its
+// URL and what it has said on stderr so far.
+func (e *Env) Serve(t testing.TB, dir, user string, args ...string) (string, *bytes.Buffer) {
+	t.Helper()
+	cfg, err := e.Cluster.UserConfig(user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc := filepath.Join(dir, "server.kubeconfig")
+	if err := e.Cluster.WriteKubeconfig(kc, cfg, ""); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(e.Tenancy(), append([]string{"serve", "--kubeconfig", kc}, args...)...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := &bytes.Buffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() })
+	urls := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if u, ok := strings.CutPrefix(sc.Text(), "Tenancy is served at "); ok {
+				urls <- u
+			}
+		}
+		close(urls)
+	}()
+	select {
+	case u, ok := <-urls:
+		if !ok {
+			t.Fatalf("tenancy serve ended: %s", stderr)
+		}
+		return u, stderr
+	case <-time.After(time.Minute):
+		t.Fatalf("tenancy serve did not say where it serves within a minute: %s", stderr)
+	}
+	return "", nil
 }

@@ -7,7 +7,6 @@
 package jobs_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -15,11 +14,9 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	rbacv1 "k8s.io/api/rbac/v1"
 
@@ -69,51 +66,6 @@ func addUser(t *testing.T, dir, name string, args ...string) string {
 		t.Fatalf("user add %s printed no password:\n%s", name, out)
 	}
 	return m[2]
-}
-
-// serve starts `tenancy serve` as the server's own identity and returns
-// its URL.
-func serve(t *testing.T, dir string) string {
-	t.Helper()
-	cfg, err := env.Cluster.UserConfig(server.RoleName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kc := filepath.Join(dir, "server.kubeconfig")
-	if err := env.Cluster.WriteKubeconfig(kc, cfg, ""); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(env.Tenancy(), "serve", "--kubeconfig", kc, "--address", "127.0.0.1:0")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() })
-	urls := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if u, ok := strings.CutPrefix(sc.Text(), "Tenancy is served at "); ok {
-				urls <- u
-			}
-		}
-		close(urls)
-	}()
-	select {
-	case u, ok := <-urls:
-		if !ok {
-			t.Fatalf("tenancy serve ended: %s", stderr.String())
-		}
-		return u
-	case <-time.After(time.Minute):
-		t.Fatalf("tenancy serve did not start within a minute: %s", stderr.String())
-	}
-	return ""
 }
 
 // api is one person's REST client.
@@ -210,4 +162,12 @@ func (r *reply) message() string {
 	var e struct{ Code, Message string }
 	_ = json.Unmarshal(r.body, &e)
 	return e.Code + ": " + e.Message
+}
+
+// serve starts `tenancy serve` on loopback as the server's own identity
+// and returns its URL.
+func serve(t *testing.T, dir string) string {
+	t.Helper()
+	u, _ := env.Serve(t, dir, server.RoleName, "--address", "127.0.0.1:0")
+	return u
 }

@@ -7,7 +7,6 @@
 package server_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -15,11 +14,9 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -57,51 +54,6 @@ func tenancy(t *testing.T, dir, stdin string, args ...string) (stdout, stderr st
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err = cmd.Run()
 	return o.String(), e.String(), err
-}
-
-// serve starts `tenancy serve` as the server's own identity and returns
-// its URL and what it says on stderr so far.
-func serve(t *testing.T, dir string, args ...string) (string, *bytes.Buffer) {
-	t.Helper()
-	cfg, err := env.Cluster.UserConfig(server.RoleName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kc := filepath.Join(dir, "server.kubeconfig")
-	if err := env.Cluster.WriteKubeconfig(kc, cfg, ""); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(env.Tenancy(), append([]string{"serve", "--kubeconfig", kc}, args...)...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stderr := &bytes.Buffer{}
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() })
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if u, ok := strings.CutPrefix(sc.Text(), "Tenancy is served at "); ok {
-				lines <- u
-			}
-		}
-		close(lines)
-	}()
-	select {
-	case u, ok := <-lines:
-		if !ok {
-			t.Fatalf("tenancy serve ended: %s", stderr)
-		}
-		return u, stderr
-	case <-time.After(time.Minute):
-		t.Fatalf("tenancy serve did not say where it serves within a minute: %s", stderr)
-	}
-	return "", nil
 }
 
 func post(t *testing.T, url, token, body string) (int, []byte) {
@@ -154,7 +106,7 @@ func TestServeAndPasswordsAsAPerson(t *testing.T) {
 	}
 	pw := m[2]
 
-	base, _ := serve(t, dir, "--address", "127.0.0.1:0")
+	base, _ := env.Serve(t, dir, server.RoleName, "--address", "127.0.0.1:0")
 	for _, p := range []string{"/healthz", "/readyz"} {
 		if st, body := get(t, base+p, ""); st != 200 {
 			t.Fatalf("%s: %d %s", p, st, body)
@@ -220,7 +172,7 @@ func TestServeAndPasswordsAsAPerson(t *testing.T) {
 }
 
 func TestServeWarnsOnPlainHTTPForOthers(t *testing.T) {
-	_, stderr := serve(t, t.TempDir(), "--address", "0.0.0.0:0")
+	_, stderr := env.Serve(t, t.TempDir(), server.RoleName, "--address", "0.0.0.0:0")
 	if !strings.Contains(stderr.String(), "WARNING: serving plain HTTP") {
 		t.Fatalf("no warning: %s", stderr)
 	}
