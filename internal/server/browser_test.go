@@ -4,8 +4,6 @@ package server_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,67 +16,20 @@ import (
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
 	"github.com/tenancy-dev/tenancy/internal/install"
+	"github.com/tenancy-dev/tenancy/internal/testutil/browsertest"
 )
 
-// The browser journeys run in real headless Chromium (Debian's chromium
-// package; .ci/run installs it). TENANCY_SCREENSHOTS=dir saves the main
-// pages there (docs/screenshots is committed).
-
-const chromiumPath = "/usr/bin/chromium"
+// The browser journeys run in real headless Chromium (see browsertest);
+// TENANCY_SCREENSHOTS=dir saves the main pages there (docs/screenshots is
+// committed).
+var (
+	browser    = browsertest.Browser
+	run        = browsertest.Run
+	text       = browsertest.Text
+	screenshot = browsertest.Screenshot
+)
 
 type CSS = chromedp.CSS
-
-// browser starts a Chromium of its own (own cookies) for one person.
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	path := os.Getenv("TENANCY_CHROMIUM")
-	if path == "" {
-		path = chromiumPath
-	}
-	if _, err := os.Stat(path); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("no Chromium at %s: .ci/run installs Debian's chromium package", path)
-		}
-		t.Skipf("no Chromium at %s (apt-get install chromium)", path)
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(path), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("hide-scrollbars", true), chromedp.WindowSize(1280, 820),
-		chromedp.UserDataDir(t.TempDir()),
-	}
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelC := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancelC(); cancelA() })
-	if err := chromedp.Do(ctx); err != nil { // start the browser, without a timeout
-		t.Fatalf("start Chromium: %v", err)
-	}
-	return ctx
-}
-
-// run runs steps with a timeout.
-func run(ctx context.Context, t *testing.T, steps ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := chromedp.Do(tctx, steps...); err != nil {
-		loc, _ := chromedp.Run(ctx, chromedp.Location())
-		body, _ := chromedp.Run(ctx, chromedp.Text(CSS("body")))
-		t.Fatalf("browser: %v\nat %s:\n%s", err, loc, body)
-	}
-}
-
-func text(ctx context.Context, t *testing.T, sel string) string {
-	t.Helper()
-	tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	s, err := chromedp.Run(tctx, chromedp.Text(CSS(sel)))
-	if err != nil {
-		t.Fatalf("read %s: %v", sel, err)
-	}
-	return s
-}
 
 func location(ctx context.Context, t *testing.T) string {
 	t.Helper()
@@ -87,21 +38,6 @@ func location(ctx context.Context, t *testing.T) string {
 		t.Fatal(err)
 	}
 	return loc
-}
-
-func screenshot(ctx context.Context, t *testing.T, name string) {
-	t.Helper()
-	dir := os.Getenv("TENANCY_SCREENSHOTS")
-	if dir == "" {
-		return
-	}
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func signIn(ctx context.Context, t *testing.T, base, user, pw string) {

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 	corev1 "k8s.io/api/core/v1"
@@ -17,79 +16,18 @@ import (
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
 	"github.com/tenancy-dev/tenancy/internal/testenv"
+	"github.com/tenancy-dev/tenancy/internal/testutil/browsertest"
+)
+
+// The journeys run in real headless Chromium (see browsertest).
+var (
+	browser    = browsertest.Browser
+	run        = browsertest.Run
+	text       = browsertest.Text
+	screenshot = browsertest.Screenshot
 )
 
 type CSS = chromedp.CSS
-
-// browser starts a headless Chromium of its own (Debian's chromium; .ci/run
-// installs it).
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	path := os.Getenv("TENANCY_CHROMIUM")
-	if path == "" {
-		path = "/usr/bin/chromium"
-	}
-	if _, err := os.Stat(path); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("no Chromium at %s", path)
-		}
-		t.Skipf("no Chromium at %s (apt-get install chromium)", path)
-	}
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(path), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-dev-shm-usage", true), chromedp.Flag("hide-scrollbars", true),
-		chromedp.WindowSize(1280, 820), chromedp.UserDataDir(t.TempDir()))
-	ctx, cancelC := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancelC(); cancelA() })
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start Chromium: %v", err)
-	}
-	return ctx
-}
-
-func run(ctx context.Context, t *testing.T, steps ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := chromedp.Do(tctx, steps...); err != nil {
-		body, _ := chromedp.Run(ctx, chromedp.Text(CSS("body")))
-		t.Fatalf("browser: %v\n%s", err, body)
-	}
-}
-
-// text reads sel's text; a read that raced the page replacing its live
-// parts is tried again.
-func text(ctx context.Context, t *testing.T, sel string) string {
-	t.Helper()
-	var last error
-	for range 20 {
-		tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		s, err := chromedp.Run(tctx, chromedp.Text(CSS(sel)))
-		cancel()
-		if err == nil {
-			return s
-		}
-		last = err
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("read %s: %v", sel, last)
-	return ""
-}
-
-func screenshot(ctx context.Context, t *testing.T, name string) {
-	t.Helper()
-	dir := os.Getenv("TENANCY_SCREENSHOTS")
-	if dir == "" {
-		return
-	}
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // A job submitted with the form runs on the nodes, and its page follows
 // its output as it is written, without a reload.
