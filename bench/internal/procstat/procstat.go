@@ -6,7 +6,6 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -29,18 +28,21 @@ const clockTick = 10 * time.Millisecond
 // extra).
 func TakeCPU(dir string, extra map[string]int) CPU {
 	out := CPU{}
+	counted := map[int]bool{}
+	for _, pid := range extra {
+		counted[pid] = true
+	}
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil || slices.Contains(slices.Collect(maps.Values(extra)), pid) {
+		if err != nil || counted[pid] {
 			continue
 		}
 		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
 		if err != nil || !strings.Contains(string(cmdline), dir+string(filepath.Separator)) {
 			continue
 		}
-		name, t, err := procCPU(pid)
-		if err == nil && name != "tenancy" {
+		if name, t, err := procCPU(pid); err == nil {
 			out[name] += t
 		}
 	}
