@@ -77,11 +77,16 @@ func (in *interner) str(s string) string {
 }
 
 // meta makes the metadata of a cached object point to kept copies. Of its
-// annotations only those named in keep stay (all when keep is nil).
-func (in *interner) meta(m *metav1.ObjectMeta, keep []string) {
+// annotations only those named in keep stay (all when keep is nil). Its
+// name is kept only when sharedName says others share it (the same names
+// in every namespace, a Namespace's name in its objects): the names of
+// cluster-scoped objects are their own and would only fill the table.
+func (in *interner) meta(m *metav1.ObjectMeta, keep []string, sharedName bool) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	m.Name = in.str(m.Name)
+	if sharedName {
+		m.Name = in.str(m.Name)
+	}
 	m.Namespace = in.str(m.Namespace)
 	m.GenerateName = in.str(m.GenerateName)
 	if keep != nil {

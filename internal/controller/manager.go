@@ -203,7 +203,8 @@ func newTransform(in *interner) func(any) (any, error) {
 		}
 		if a, ok := out.(metav1.ObjectMetaAccessor); ok {
 			if m, ok := a.GetObjectMeta().(*metav1.ObjectMeta); ok {
-				in.meta(m, keptAnnotations)
+				_, isNamespace := out.(*corev1.Namespace)
+				in.meta(m, keptAnnotations, m.Namespace != "" || isNamespace)
 			}
 		}
 		if q, ok := out.(*corev1.ResourceQuota); ok {
@@ -218,17 +219,13 @@ func newTransform(in *interner) func(any) (any, error) {
 // it makes.
 var keptAnnotations = []string{workspace.AnnotationApplied}
 
-// identityOnly keeps of a default ServiceAccount (metadata only) its name,
-// namespace, UID and resourceVersion: PodsReady needs only to know that it
-// exists.
+// identityOnly keeps of a default ServiceAccount (metadata only) its
+// identity (stubOf): PodsReady needs only to know that it exists.
 func identityOnly(obj any) (any, error) {
-	o, ok := obj.(*metav1.PartialObjectMetadata)
-	if !ok {
-		return obj, nil
+	if stub, ok := stubOf(obj); ok {
+		return stub, nil
 	}
-	return &metav1.PartialObjectMetadata{TypeMeta: o.TypeMeta, ObjectMeta: metav1.ObjectMeta{
-		Name: o.Name, Namespace: o.Namespace, UID: o.UID, ResourceVersion: o.ResourceVersion,
-	}}, nil
+	return obj, nil
 }
 
 // metadataOnly keeps, of the kinds the workspace controller makes, what it
@@ -261,16 +258,21 @@ func metadataOnly(obj any) (out any, made bool) {
 	return obj, false
 }
 
-// stubOf returns an empty object of obj's type carrying only its identity.
+// stubOf returns an empty object of obj's type carrying only its identity
+// (and its kind, which a metadata-only object's type does not say).
 func stubOf(obj any) (any, bool) {
 	ro, ok := obj.(runtime.Object)
 	if !ok {
 		return nil, false
 	}
 	src := obj.(metav1.Object)
-	out, err := meta.Accessor(reflect.New(reflect.TypeOf(ro).Elem()).Interface())
+	empty := reflect.New(reflect.TypeOf(ro).Elem()).Interface()
+	out, err := meta.Accessor(empty)
 	if err != nil {
 		return nil, false
+	}
+	if kinded, ok := empty.(runtime.Object); ok {
+		kinded.GetObjectKind().SetGroupVersionKind(ro.GetObjectKind().GroupVersionKind())
 	}
 	out.SetName(src.GetName())
 	out.SetNamespace(src.GetNamespace())

@@ -186,14 +186,15 @@ func TestInternerBounded(t *testing.T) {
 
 // TestIdentityOnly: of a default ServiceAccount only its identity is kept.
 func TestIdentityOnly(t *testing.T) {
-	in := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: "ml", UID: "u", ResourceVersion: "3",
+	sa := metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"}
+	in := &metav1.PartialObjectMetadata{TypeMeta: sa, ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: "ml", UID: "u", ResourceVersion: "3",
 		Labels: map[string]string{"a": "b"}, Annotations: map[string]string{"c": "d"},
 		ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kube-controller-manager"}}}}
 	got, err := identityOnly(in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: "ml", UID: "u", ResourceVersion: "3"}}
+	want := &metav1.PartialObjectMetadata{TypeMeta: sa, ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: "ml", UID: "u", ResourceVersion: "3"}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("identityOnly mismatch (-want +got):\n%s", diff)
 	}
