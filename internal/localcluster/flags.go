@@ -69,8 +69,9 @@ func etcdArgs(l layout, p ports, unsafeNoFsync bool) []string {
 	return args
 }
 
-// apiServerArgs are kube-apiserver's flags (as of v1.36).
-func apiServerArgs(l layout, p ports) []string {
+// apiServerArgs are kube-apiserver's flags (as of v1.36); profiling serves
+// its /debug/pprof.
+func apiServerArgs(l layout, p ports, profiling bool) []string {
 	return []string{
 		"--etcd-servers=https://127.0.0.1:" + strconv.Itoa(p.EtcdClient),
 		"--etcd-cafile=" + l.pki("ca.crt"),
@@ -102,7 +103,7 @@ func apiServerArgs(l layout, p ports) []string {
 		// The "kubernetes" Service would get 127.0.0.1 as its endpoint,
 		// which endpoint validation rejects; nothing in-cluster needs it.
 		"--endpoint-reconciler-type=none",
-		"--profiling=false",
+		"--profiling=" + strconv.FormatBool(profiling),
 	}
 }
 

@@ -259,11 +259,7 @@ func (c *Cluster) start(ctx context.Context) error {
 		if err := c.writeKubeconfigs(); err != nil {
 			return err
 		}
-		args := apiServerArgs(l, c.ports)
-		if o.APIServerProfiling {
-			args = append(args, "--profiling=true") // the last one counts
-		}
-		p, err := c.startProcess("kube-apiserver", args, nil)
+		p, err := c.startProcess("kube-apiserver", apiServerArgs(l, c.ports, o.APIServerProfiling), nil)
 		if err != nil {
 			return err
 		}

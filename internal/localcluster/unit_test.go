@@ -34,7 +34,7 @@ func TestComponentArgs(t *testing.T) {
 				"--client-cert-auth=true", "--peer-client-cert-auth=true", "--trusted-ca-file=/d/pki/ca.crt"},
 		},
 		"kube-apiserver": {
-			args: apiServerArgs(l, p),
+			args: apiServerArgs(l, p, false),
 			want: []string{
 				"--etcd-servers=https://127.0.0.1:2379", "--etcd-certfile=/d/pki/apiserver-etcd-client.crt", "--bind-address=127.0.0.1", "--secure-port=6443",
 				"--client-ca-file=/d/pki/ca.crt", "--service-account-key-file=/d/pki/sa.pub",
