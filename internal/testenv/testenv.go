@@ -58,6 +58,9 @@ type Options struct {
 	// Binary builds the tenancy binary (and the kubectl-tenancy link) into
 	// Env.BinDir, for tests that run it as a person would.
 	Binary bool
+	// ControllerBinary also builds tenancy-controller (cmd/tenancy-controller,
+	// what the installed controller runs) into Env.BinDir; with Binary.
+	ControllerBinary bool
 	// BeforeController runs after the install, before the controller
 	// starts (e.g. to install CRDs the controller looks for at start).
 	BeforeController func(ctx context.Context, e *Env) error
@@ -78,6 +81,10 @@ type Env struct {
 
 // Tenancy is the path of the built tenancy binary.
 func (e *Env) Tenancy() string { return filepath.Join(e.BinDir, "tenancy") }
+
+// Controller is the path of the built tenancy-controller binary
+// (Options.ControllerBinary).
+func (e *Env) Controller() string { return filepath.Join(e.BinDir, "tenancy-controller") }
 
 // Main is a package's TestMain: it sets up the environment, hands it to
 // ready (to keep it in a package variable), runs the tests and tears down
@@ -124,6 +131,11 @@ func setUp(c *localcluster.Cluster, o Options) (*Env, error) {
 		e.BinDir = filepath.Join(c.DataDir(), "tenancy-bin")
 		if err := BuildTenancy(e.BinDir); err != nil {
 			return nil, err
+		}
+		if o.ControllerBinary {
+			if err := build(e.BinDir, "tenancy-controller"); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if err := install.CRDs(ctx, e.Admin); err != nil {
@@ -245,15 +257,23 @@ func BuildTenancy(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	out, err := exec.Command("go", "build", "-o", filepath.Join(dir, "tenancy"), "github.com/tenancy-dev/tenancy/cmd/tenancy").CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("build tenancy: %w\n%s", err, out)
+	if err := build(dir, "tenancy"); err != nil {
+		return err
 	}
 	link := filepath.Join(dir, "kubectl-tenancy")
 	if _, err := os.Lstat(link); err == nil {
 		return nil
 	}
 	return os.Symlink("tenancy", link)
+}
+
+// build builds ./cmd/<name> into dir.
+func build(dir, name string) error {
+	out, err := exec.Command("go", "build", "-o", filepath.Join(dir, name), "github.com/tenancy-dev/tenancy/cmd/"+name).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("build %s: %w\n%s", name, err, out)
+	}
+	return nil
 }
 
 // WaitPolicyEnforced waits until the API server enforces the self-serve

@@ -206,8 +206,10 @@ func TestControllerSurvivesSIGKILL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The controller-only binary, as installed; the leader election test
+	// runs `tenancy controller`.
 	proc := &controllerProcess{
-		Binary:      env.Tenancy(),
+		Binary:      env.Controller(),
 		Kubeconfig:  controllerKubeconfig(ctx, t),
 		LogPath:     filepath.Join(logDir, "controller.log"),
 		Concurrency: controllerConc,

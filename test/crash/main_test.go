@@ -27,7 +27,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(testenv.Main(m, testenv.Options{NoController: true, Binary: true}, func(e *testenv.Env) { env = e }))
+	os.Exit(testenv.Main(m, testenv.Options{NoController: true, Binary: true, ControllerBinary: true}, func(e *testenv.Env) { env = e }))
 }
 
 // controllerKubeconfig writes a kubeconfig for the controller's own
