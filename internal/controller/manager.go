@@ -1,5 +1,6 @@
 // Package controller assembles the Tenancy controller manager: the scheme,
-// a cache that holds only Tenancy's own objects, and the reconcilers.
+// the caches (Tenancy's own kinds in the manager's, the objects the
+// controller makes in objcache's) and the reconcilers.
 package controller
 
 import (
@@ -10,8 +11,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -27,6 +26,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
+	"github.com/tenancy-dev/tenancy/internal/controller/objcache"
 	"github.com/tenancy-dev/tenancy/internal/controller/user"
 	"github.com/tenancy-dev/tenancy/internal/controller/workspace"
 	"github.com/tenancy-dev/tenancy/internal/scheme"
@@ -66,14 +66,31 @@ const LeaderElectionID = "tenancy-controller.tenancy.dev"
 
 // NewManager returns a manager running the workspace controller.
 func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
-	managed := labels.SelectorFromSet(labels.Set{tenancyv1.LabelManagedBy: tenancyv1.ManagedByValue})
-	byObject := map[client.Object]cache.ByObject{}
-	for _, obj := range workspace.ManagedObjects() {
-		byObject[obj] = cache.ByObject{Label: managed}
+	sch := Scheme()
+	in := objcache.NewInterner()
+	// The objects the workspace controller makes are in a cache of their
+	// own, as compact records (objcache); the manager's cache holds
+	// Tenancy's own kinds.
+	owned, err := objcache.New(cfg, objcache.Options{
+		Scheme:         sch,
+		Objects:        workspace.ManagedObjects(),
+		Selector:       labels.SelectorFromSet(labels.Set{tenancyv1.LabelManagedBy: tenancyv1.ManagedByValue}),
+		HashAnnotation: workspace.AnnotationApplied,
+		Interner:       in,
+	})
+	if err != nil {
+		return nil, err
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                  Scheme(),
-		Cache:                   cache.Options{ByObject: byObject, DefaultTransform: newTransform(newInterner())},
+		Scheme: sch,
+		Cache:  cache.Options{DefaultTransform: newTransform(in)},
+		// The manager's client reads the managed kinds from that cache.
+		NewClient: func(cfg *rest.Config, co client.Options) (client.Client, error) {
+			if co.Cache != nil && co.Cache.Reader != nil {
+				co.Cache.Reader = owned.Reader(co.Cache.Reader)
+			}
+			return client.New(cfg, co)
+		},
 		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr, ExtraHandlers: profiling(o.Profiling)},
 		HealthProbeBindAddress:  o.ProbeAddr,
 		LeaderElection:          o.LeaderElection,
@@ -89,6 +106,9 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create controller manager: %w", err)
+	}
+	if err := mgr.Add(owned); err != nil {
+		return nil, err
 	}
 	disc, err := discovery.NewDiscoveryClientForConfig(cfg)
 	if err != nil {
@@ -110,6 +130,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	}
 	r := workspace.New(mgr.GetClient(), mgr.GetAPIReader(),
 		workspace.WithConcurrency(o.Concurrency),
+		workspace.WithOwnedObjects(owned),
 		workspace.WithDefaultServiceAccounts(defaultSAs),
 		workspace.WithIstio(workspace.NewDiscoveryIstio(disc, time.Minute), o.IstioUserHeader, o.IstioGatewayPrincipals...),
 		workspace.WithMutatingPolicies(workspace.NewDiscoveryMutatingPolicies(disc, 10*time.Minute)),
@@ -150,74 +171,32 @@ func nonZero(d time.Duration) *time.Duration {
 	return &d
 }
 
-// newTransform returns the transform that shrinks what the cache keeps of
-// each object.
-//
-// A namespaced object whose workspace label names another workspace than
-// its namespace was not made by Tenancy (whose objects always live in their
-// workspace's namespace): anybody who administers a namespace can create
-// such objects by the thousand. It is kept as a bare stub — name,
-// namespace, UID and resourceVersion, no labels or owner references — so
-// it costs next to no memory, no label-selected list (pruning) sees it, and
-// no event of it reaches a workspace.
-//
-// Of every other object the field sets and times of its managed fields are
-// dropped, most of an object's size: the controller reads only who wrote an
-// object (manager and subresource), never which fields. Of the kinds the
-// controller makes, it reads only the metadata (the hash annotation and the
-// managers decide whether an apply is due), a ResourceQuota's status
-// (mirrored into the Workspace's) and a Namespace's status (why it is still
-// terminating): everything else is dropped (see metadataOnly), of their
-// annotations all but the hash, and what remains points to values shared
-// with the other objects (see interner). Of the objects kept whole
-// (Workspaces, Users, WorkspaceClasses) kubectl apply's last-applied copy is
-// dropped.
-func newTransform(in *interner) func(any) (any, error) {
+// newTransform returns the transform that shrinks what the manager's cache
+// keeps of Tenancy's own objects (Workspaces, Users, classes): the field
+// sets and times of their managed fields, and kubectl apply's copy of the
+// whole object, which nothing here reads. What Workspaces share with each
+// other points to one kept copy (objcache.Interner).
+func newTransform(in *objcache.Interner) func(any) (any, error) {
 	return func(obj any) (any, error) {
 		o, ok := obj.(metav1.Object)
 		if !ok {
 			return obj, nil
-		}
-		if ns := o.GetNamespace(); ns != "" && o.GetLabels()[tenancyv1.LabelWorkspace] != ns {
-			if stub, ok := stubOf(obj); ok {
-				return stub, nil
-			}
 		}
 		mfs := o.GetManagedFields()
 		for i := range mfs {
 			mfs[i] = metav1.ManagedFieldsEntry{Manager: mfs[i].Manager, Operation: mfs[i].Operation, Subresource: mfs[i].Subresource}
 		}
 		o.SetManagedFields(mfs)
-		out, made := metadataOnly(obj)
-		if !made {
-			// Workspaces, Users and classes are kept whole but for kubectl
-			// apply's copy of the whole object, which nothing here reads.
-			if a := o.GetAnnotations(); a[corev1.LastAppliedConfigAnnotation] != "" {
-				delete(a, corev1.LastAppliedConfigAnnotation)
-				o.SetAnnotations(a)
-			}
-			if ws, ok := out.(*tenancyv1.Workspace); ok {
-				in.workspace(ws)
-			}
-			return out, nil
+		if a := o.GetAnnotations(); a[corev1.LastAppliedConfigAnnotation] != "" {
+			delete(a, corev1.LastAppliedConfigAnnotation)
+			o.SetAnnotations(a)
 		}
-		if a, ok := out.(metav1.ObjectMetaAccessor); ok {
-			if m, ok := a.GetObjectMeta().(*metav1.ObjectMeta); ok {
-				_, isNamespace := out.(*corev1.Namespace)
-				in.meta(m, keptAnnotations, m.Namespace != "" || isNamespace)
-			}
+		if ws, ok := obj.(*tenancyv1.Workspace); ok {
+			in.Workspace(ws)
 		}
-		if q, ok := out.(*corev1.ResourceQuota); ok {
-			q.Status.Hard = in.resources(q.Status.Hard)
-			q.Status.Used = in.resources(q.Status.Used)
-		}
-		return out, nil
+		return obj, nil
 	}
 }
-
-// keptAnnotations are the annotations the controller reads of the objects
-// it makes.
-var keptAnnotations = []string{workspace.AnnotationApplied}
 
 // identityOnly keeps of a default ServiceAccount (metadata only) its
 // identity (stubOf): PodsReady needs only to know that it exists.
@@ -226,36 +205,6 @@ func identityOnly(obj any) (any, error) {
 		return stub, nil
 	}
 	return obj, nil
-}
-
-// metadataOnly keeps, of the kinds the workspace controller makes, what it
-// reads: the metadata, a ResourceQuota's status, a Namespace's status (why
-// it is still terminating); made says obj is of those kinds. Other objects
-// are returned as they are.
-func metadataOnly(obj any) (out any, made bool) {
-	switch o := obj.(type) {
-	case *corev1.Namespace:
-		return &corev1.Namespace{TypeMeta: o.TypeMeta, ObjectMeta: o.ObjectMeta, Status: o.Status}, true
-	case *corev1.ServiceAccount:
-		return &corev1.ServiceAccount{TypeMeta: o.TypeMeta, ObjectMeta: o.ObjectMeta}, true
-	case *corev1.ResourceQuota:
-		return &corev1.ResourceQuota{TypeMeta: o.TypeMeta, ObjectMeta: o.ObjectMeta, Status: o.Status}, true
-	case *corev1.LimitRange:
-		return &corev1.LimitRange{TypeMeta: o.TypeMeta, ObjectMeta: o.ObjectMeta}, true
-	case *corev1.PersistentVolumeClaim:
-		return &corev1.PersistentVolumeClaim{TypeMeta: o.TypeMeta, ObjectMeta: o.ObjectMeta}, true
-	case *rbacv1.Role:
-		return &rbacv1.Role{TypeMeta: o.TypeMeta, ObjectMeta: o.ObjectMeta}, true
-	case *rbacv1.RoleBinding:
-		return &rbacv1.RoleBinding{TypeMeta: o.TypeMeta, ObjectMeta: o.ObjectMeta}, true
-	case *rbacv1.ClusterRole:
-		return &rbacv1.ClusterRole{TypeMeta: o.TypeMeta, ObjectMeta: o.ObjectMeta}, true
-	case *rbacv1.ClusterRoleBinding:
-		return &rbacv1.ClusterRoleBinding{TypeMeta: o.TypeMeta, ObjectMeta: o.ObjectMeta}, true
-	case *networkingv1.NetworkPolicy:
-		return &networkingv1.NetworkPolicy{TypeMeta: o.TypeMeta, ObjectMeta: o.ObjectMeta}, true
-	}
-	return obj, false
 }
 
 // stubOf returns an empty object of obj's type carrying only its identity

@@ -15,21 +15,13 @@ import (
 // ownerIndex indexes cached Workspaces by their owner (Subject.String()).
 const ownerIndex = "spec.owner"
 
-// workspaceIndex indexes the cached cluster-scoped objects Tenancy made
-// (ClusterRoles, ClusterRoleBindings) by the workspace they are for. The
-// cache answers a label selector on a cluster-scoped kind by scanning every
-// object of the kind, so without it each reconcile's prune and sweep cost
-// grew with the number of workspaces, and a controller restarted on 10,000
-// of them took minutes to verify them all.
+// workspaceIndex selects the cached objects Tenancy made by the workspace
+// they are for: the object cache (objcache) answers this field selector
+// from its index by workspace label, so that a cluster-scoped kind is not
+// scanned whole for each workspace (each reconcile's prune and sweep would
+// cost more with every workspace, and a controller restarted on 10,000 of
+// them took minutes to verify them all).
 const workspaceIndex = "metadata.labels." + tenancyv1.LabelWorkspace
-
-func indexWorkspaceLabel(obj client.Object) []string {
-	l := obj.GetLabels()
-	if l[tenancyv1.LabelManagedBy] != tenancyv1.ManagedByValue || l[tenancyv1.LabelWorkspace] == "" {
-		return nil
-	}
-	return []string{l[tenancyv1.LabelWorkspace]}
-}
 
 // clusterObjectsOf selects the cluster-scoped objects made for the
 // workspace name, through workspaceIndex.

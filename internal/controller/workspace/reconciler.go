@@ -16,6 +16,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/sets"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -82,6 +83,10 @@ type Reconciler struct {
 	client    client.Client // reads from the cache of managed objects
 	apiReader client.Reader // reads around the cache: namespaces Tenancy does not manage
 	objs      objects       // client and apiReader, for apply
+	// owned is the cache of the objects the controller makes, which
+	// client reads them from; its sources tell which workspace to
+	// reconcile when one changes.
+	owned OwnedObjects
 	// defaultSAs holds the namespaces' default ServiceAccounts (metadata
 	// only), for PodsReady; nil leaves PodsReady out.
 	defaultSAs  cache.Cache
@@ -110,6 +115,20 @@ func New(c client.Client, apiReader client.Reader, opts ...Option) *Reconciler {
 	return r
 }
 
+// OwnedObjects is the cache of the objects the controller makes
+// (objcache.Cache), which the Reconciler's client reads them from.
+type OwnedObjects interface {
+	// Source is the source of requests for the controlling owners of kind
+	// owner of obj's kind.
+	Source(obj client.Object, owner schema.GroupKind) (source.Source, error)
+}
+
+// WithOwnedObjects watches the objects the controller makes in c: the
+// client given to New must read them from c.
+func WithOwnedObjects(c OwnedObjects) Option {
+	return func(r *Reconciler) { r.owned = c }
+}
+
 // WithDefaultServiceAccounts reports, in the PodsReady condition, whether
 // the workspace's namespace has its default ServiceAccount, watched in c
 // (a cache of ServiceAccounts named default, as metadata).
@@ -133,18 +152,21 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &tenancyv1.Workspace{}, ownerIndex, indexOwner); err != nil {
 		return fmt.Errorf("index workspaces by owner: %w", err)
 	}
-	for _, o := range []client.Object{&rbacv1.ClusterRole{}, &rbacv1.ClusterRoleBinding{}} {
-		if err := mgr.GetFieldIndexer().IndexField(context.Background(), o, workspaceIndex, indexWorkspaceLabel); err != nil {
-			return fmt.Errorf("index %s by workspace: %w", kindOf(o), err)
-		}
+	if r.owned == nil {
+		return errors.New("the workspace controller needs the cache of the objects it makes (WithOwnedObjects)")
 	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&tenancyv1.Workspace{}).
 		Watches(&tenancyv1.WorkspaceClass{}, handler.EnqueueRequestsFromMapFunc(r.workspacesOfClass)).
 		Watches(&tenancyv1.User{}, handler.EnqueueRequestsFromMapFunc(r.workspacesOfUser)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.concurrency})
+	owner := tenancyv1.GroupVersion.WithKind("Workspace").GroupKind()
 	for _, o := range ManagedObjects() {
-		b = b.Owns(o)
+		src, err := r.owned.Source(o, owner)
+		if err != nil {
+			return err
+		}
+		b = b.WatchesRawSource(src)
 	}
 	if r.defaultSAs != nil {
 		// A namespace's default ServiceAccount tells its workspace (of the
