@@ -172,9 +172,10 @@ func nonZero(d time.Duration) *time.Duration {
 }
 
 // newTransform returns the transform that shrinks what the manager's cache
-// keeps of Tenancy's own objects (Workspaces, Users, classes): the field
-// sets and times of their managed fields, and kubectl apply's copy of the
-// whole object, which nothing here reads. What Workspaces share with each
+// keeps of Tenancy's own objects (Workspaces, Users, classes): their
+// managed fields and kubectl apply's copy of the whole object, which
+// nothing here reads (status writes are patches, which leave managed
+// fields alone). What Workspaces share with each
 // other points to one kept copy (objcache.Interner).
 func newTransform(in *objcache.Interner) func(any) (any, error) {
 	return func(obj any) (any, error) {
@@ -182,11 +183,7 @@ func newTransform(in *objcache.Interner) func(any) (any, error) {
 		if !ok {
 			return obj, nil
 		}
-		mfs := o.GetManagedFields()
-		for i := range mfs {
-			mfs[i] = metav1.ManagedFieldsEntry{Manager: mfs[i].Manager, Operation: mfs[i].Operation, Subresource: mfs[i].Subresource}
-		}
-		o.SetManagedFields(mfs)
+		o.SetManagedFields(nil)
 		if a := o.GetAnnotations(); a[corev1.LastAppliedConfigAnnotation] != "" {
 			delete(a, corev1.LastAppliedConfigAnnotation)
 			o.SetAnnotations(a)

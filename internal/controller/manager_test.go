@@ -19,8 +19,7 @@ func TestTransform(t *testing.T) {
 		corev1.LastAppliedConfigAnnotation: `{"spec":{"class":"c"}}`, tenancyv1.AnnotationCreatedBy: "alice"},
 		ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl", Operation: "Apply", FieldsV1: fields}}},
 		Spec: tenancyv1.WorkspaceSpec{Class: "c"}}
-	want := &tenancyv1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: "ml", Annotations: map[string]string{tenancyv1.AnnotationCreatedBy: "alice"},
-		ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl", Operation: "Apply"}}},
+	want := &tenancyv1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: "ml", Annotations: map[string]string{tenancyv1.AnnotationCreatedBy: "alice"}},
 		Spec: tenancyv1.WorkspaceSpec{Class: "c"}}
 	got, err := newTransform(objcache.NewInterner())(in)
 	if err != nil {

@@ -66,20 +66,11 @@ type Cache struct {
 
 // kind is one kind the cache holds.
 type kind struct {
-	gvk      schema.GroupVersionKind
-	example  client.Object // an empty typed object
-	informer toolscache.SharedIndexInformer
-	// store and hasSynced are the informer's (a plain indexer in tests).
-	store     toolscache.Indexer
-	hasSynced func() bool
+	gvk       schema.GroupVersionKind
+	example   client.Object // an empty typed object
+	store     *store
+	reflector *toolscache.Reflector // nil in tests
 }
-
-// indexers are the indexes of every kind's store.
-var indexers = toolscache.Indexers{workspaceIndex: indexWorkspace}
-
-// workspaceIndex indexes records by their workspace label: a workspace's
-// objects are listed (pruned, swept) by it, namespaced or not.
-const workspaceIndex = "workspace"
 
 // New returns a Cache; nothing is read before Start.
 func New(cfg *rest.Config, o Options) (*Cache, error) {
@@ -101,17 +92,13 @@ func New(cfg *rest.Config, o Options) (*Cache, error) {
 		if err != nil {
 			return nil, err
 		}
-		k := &kind{gvk: gvk, example: obj}
+		k := &kind{gvk: gvk, example: obj, store: newStore(c.toRecord)}
 		var example runtime.Object = &metav1.PartialObjectMetadata{}
 		if statusKept(obj) {
 			example = obj.DeepCopyObject()
 		}
-		k.informer = toolscache.NewSharedIndexInformerWithOptions(c.listWatch(k, sel.String()), example,
-			toolscache.SharedIndexInformerOptions{Indexers: indexers, ObjectDescription: "tenancy " + gvk.Kind})
-		if err := k.informer.SetTransform(c.toRecord); err != nil {
-			return nil, err
-		}
-		k.store, k.hasSynced = k.informer.GetIndexer(), k.informer.HasSynced
+		k.reflector = toolscache.NewReflectorWithOptions(c.listWatch(k, sel.String()), example, k.store,
+			toolscache.ReflectorOptions{Name: "objcache " + gvk.Kind, TypeDescription: gvk.Kind})
 		c.kinds[gvk] = k
 	}
 	return c, nil
@@ -163,25 +150,13 @@ func (c *Cache) listWatch(k *kind, sel string) *toolscache.ListWatch {
 	}
 }
 
-func indexWorkspace(obj any) ([]string, error) {
-	r, ok := obj.(*record)
-	if !ok {
-		return nil, nil
-	}
-	l := r.labels()
-	if l[tenancyv1.LabelManagedBy] != tenancyv1.ManagedByValue || l[tenancyv1.LabelWorkspace] == "" {
-		return nil, nil
-	}
-	return []string{l[tenancyv1.LabelWorkspace]}, nil
-}
-
-// Start runs the informers until ctx ends.
+// Start runs the reflectors until ctx ends.
 func (c *Cache) Start(ctx context.Context) error {
 	done := make(chan struct{})
 	for _, k := range c.kinds {
 		go func() {
 			defer func() { done <- struct{}{} }()
-			k.informer.RunWithContext(ctx)
+			k.reflector.RunWithContext(ctx)
 		}()
 	}
 	for range c.kinds {
@@ -192,16 +167,6 @@ func (c *Cache) Start(ctx context.Context) error {
 
 // NeedLeaderElection is false: a standby fills its cache before it leads.
 func (c *Cache) NeedLeaderElection() bool { return false }
-
-// WaitForCacheSync waits until every kind has been listed, and says
-// whether it was before ctx ended.
-func (c *Cache) WaitForCacheSync(ctx context.Context) bool {
-	synced := make([]toolscache.InformerSynced, 0, len(c.kinds))
-	for _, k := range c.kinds {
-		synced = append(synced, k.informer.HasSynced)
-	}
-	return toolscache.WaitForCacheSync(ctx.Done(), synced...)
-}
 
 // kindOf is the kind of obj (a typed object, or a list of them) if the
 // cache holds it.
@@ -226,10 +191,10 @@ func (c *Cache) gvkOf(obj runtime.Object) (schema.GroupVersionKind, error) {
 
 // synced waits, if it must, until k has been listed.
 func (c *Cache) synced(ctx context.Context, k *kind) error {
-	if k.hasSynced() {
+	if k.store.hasSynced() {
 		return nil
 	}
-	if !toolscache.WaitForCacheSync(ctx.Done(), k.hasSynced) {
+	if !toolscache.WaitForCacheSync(ctx.Done(), k.store.hasSynced) {
 		return fmt.Errorf("the cache of %s is not filled: %w", k.gvk.Kind, context.Cause(ctx))
 	}
 	return nil
@@ -240,16 +205,8 @@ func (c *Cache) get(ctx context.Context, k *kind, key client.ObjectKey, obj clie
 	if err := c.synced(ctx, k); err != nil {
 		return err
 	}
-	storeKey := key.Name
-	if key.Namespace != "" {
-		storeKey = key.Namespace + "/" + key.Name
-	}
-	item, exists, err := k.store.GetByKey(storeKey)
-	if err != nil {
-		return err
-	}
-	r, ok := item.(*record)
-	if !exists || !ok {
+	r, ok := k.store.get(objKey{namespace: key.Namespace, name: key.Name})
+	if !ok {
 		plural, _ := meta.UnsafeGuessKindToResource(k.gvk)
 		gr := plural.GroupResource()
 		return apierrors.NewNotFound(gr, key.Name)
@@ -271,19 +228,13 @@ func (c *Cache) list(ctx context.Context, k *kind, list client.ObjectList, opts 
 	if err != nil {
 		return err
 	}
-	var items []any
-	if ws, ok := sel.RequiresExactMatch(tenancyv1.LabelWorkspace); ok {
-		items, err = k.store.ByIndex(workspaceIndex, ws)
-		if err != nil {
-			return err
-		}
-	} else {
-		items = k.store.List()
-	}
-	out := make([]runtime.Object, 0, len(items))
-	for _, it := range items {
-		r, ok := it.(*record)
-		if !ok || (lo.Namespace != "" && r.namespace != lo.Namespace) || !sel.Matches(labels.Set(r.labels())) {
+	// The index holds records with Tenancy's labels by their workspace
+	// label: where the selector asks for one, the others cannot match.
+	ws, _ := sel.RequiresExactMatch(tenancyv1.LabelWorkspace)
+	records := k.store.list(ws)
+	out := make([]runtime.Object, 0, len(records))
+	for _, r := range records {
+		if (lo.Namespace != "" && r.namespace != lo.Namespace) || !sel.Matches(labels.Set(r.labels())) {
 			continue
 		}
 		obj, ok := k.example.DeepCopyObject().(client.Object)
@@ -354,40 +305,37 @@ func (c *Cache) Source(obj client.Object, owner schema.GroupKind) (source.Source
 }
 
 type ownerSource struct {
-	k     *kind
-	owner schema.GroupKind
-	reg   toolscache.ResourceEventHandlerRegistration
+	k       *kind
+	owner   schema.GroupKind
+	started bool
 }
 
 func (s *ownerSource) String() string { return "objcache " + s.k.gvk.Kind }
 
-// Start registers the handler that enqueues the owners.
+// Start registers the handler that enqueues the owners, of the old object
+// and the new on a change.
 func (s *ownerSource) Start(_ context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
-	enqueue := func(obj any) {
-		if name := controllerOf(obj, s.owner); name != "" {
+	enqueue := func(r *record) {
+		if name := controllerOf(r, s.owner); name != "" {
 			q.Add(reconcile.Request{NamespacedName: client.ObjectKey{Name: name}})
 		}
 	}
-	reg, err := s.k.informer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-		AddFunc:    enqueue,
-		UpdateFunc: func(old, obj any) { enqueue(old); enqueue(obj) },
-		DeleteFunc: enqueue,
+	s.k.store.addHandler(func(old, obj *record) {
+		if old != nil {
+			enqueue(old)
+		}
+		if obj != nil {
+			enqueue(obj)
+		}
 	})
-	if err != nil {
-		return fmt.Errorf("watch %s: %w", s.k.gvk.Kind, err)
-	}
-	s.reg = reg
+	s.started = true
 	return nil
 }
 
-// controllerOf is the name of the controlling owner of kind owner of the
-// record obj (or a tombstone of one), or "".
-func controllerOf(obj any, owner schema.GroupKind) string {
-	if t, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
-		obj = t.Obj
-	}
-	r, ok := obj.(*record)
-	if !ok || r.shape == nil {
+// controllerOf is the name of the controlling owner of kind owner of r,
+// or "".
+func controllerOf(r *record, owner schema.GroupKind) string {
+	if r.shape == nil {
 		return ""
 	}
 	for _, ref := range r.shape.owners {
@@ -401,13 +349,13 @@ func controllerOf(obj any, owner schema.GroupKind) string {
 	return ""
 }
 
-// WaitForSync waits until the informer has been listed and the handler
-// has seen every object.
+// WaitForSync waits until the store has been filled (the handler is told
+// of every change as it is made).
 func (s *ownerSource) WaitForSync(ctx context.Context) error {
-	if s.reg == nil {
+	if !s.started {
 		return errors.New("objcache source not started")
 	}
-	if !toolscache.WaitForCacheSync(ctx.Done(), s.reg.HasSynced) {
+	if !toolscache.WaitForCacheSync(ctx.Done(), s.k.store.hasSynced) {
 		return fmt.Errorf("wait for the cache of %s: %w", s.k.gvk.Kind, context.Cause(ctx))
 	}
 	return nil

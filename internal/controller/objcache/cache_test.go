@@ -37,19 +37,18 @@ func newTestCache(t *testing.T, objs ...client.Object) *Cache {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.kinds[gvk] = &kind{gvk: gvk, example: ex, store: toolscache.NewIndexer(toolscache.MetaNamespaceKeyFunc, indexers),
-			hasSynced: func() bool { return true }}
+		c.kinds[gvk] = &kind{gvk: gvk, example: ex, store: newStore(c.toRecord)}
 	}
+	byKind := map[*kind][]any{}
 	for _, o := range objs {
 		k := c.kindOf(o)
 		if k == nil {
 			t.Fatalf("no kind for %T", o)
 		}
-		r, err := c.toRecord(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := k.store.Add(r); err != nil {
+		byKind[k] = append(byKind[k], o)
+	}
+	for _, k := range c.kinds {
+		if err := k.store.Replace(byKind[k], "1"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -178,11 +177,12 @@ func TestRecordsShare(t *testing.T) {
 	}
 	c := newTestCache(t, rb("a", "1"), rb("b", "2"), quota("q1"), quota("q2"))
 	rec := func(k client.Object, key string) *record {
-		item, ok, err := c.kindOf(k).store.GetByKey(key)
-		if err != nil || !ok {
-			t.Fatalf("%s: %v %v", key, ok, err)
+		ns, name, _ := strings.Cut(key, "/")
+		r, ok := c.kindOf(k).store.get(objKey{namespace: ns, name: name})
+		if !ok {
+			t.Fatalf("%s not cached", key)
 		}
-		return item.(*record)
+		return r
 	}
 	a, b := rec(&rbacv1.RoleBinding{}, "ml/a"), rec(&rbacv1.RoleBinding{}, "ml/b")
 	if a.shape != b.shape {
@@ -305,20 +305,19 @@ func (c *countingReader) List(context.Context, client.ObjectList, ...client.List
 func TestControllerOf(t *testing.T) {
 	c := newTestCache(t)
 	ws := schema.GroupKind{Group: tenancyv1.GroupVersion.Group, Kind: "Workspace"}
-	rec := func(refs []metav1.OwnerReference) any {
+	rec := func(refs []metav1.OwnerReference) *record {
 		r, _ := c.toRecord(&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "x", Labels: managed("ml"), OwnerReferences: refs}})
-		return r
+		return r.(*record)
 	}
 	notController := ownedBy("ml")
 	notController[0].Controller = nil
 	otherGroup := ownedBy("ml")
 	otherGroup[0].APIVersion = "example.com/v1"
 	for name, tc := range map[string]struct {
-		obj  any
+		obj  *record
 		want string
 	}{
 		"controlling Workspace":      {rec(ownedBy("ml")), "ml"},
-		"tombstone":                  {toolscache.DeletedFinalStateUnknown{Obj: rec(ownedBy("ml"))}, "ml"},
 		"owner but not controller":   {rec(notController), ""},
 		"Workspace of another group": {rec(otherGroup), ""},
 		"no owner":                   {rec(nil), ""},
@@ -340,5 +339,49 @@ func TestInternerBounded(t *testing.T) {
 	}
 	if len(table) > internLimit {
 		t.Errorf("table holds %d entries, limit %d", len(table), internLimit)
+	}
+}
+
+// TestStoreEvents: the handlers hear of every change the reflector makes,
+// a relist included, and the workspace index follows.
+func TestStoreEvents(t *testing.T) {
+	c := newTestCache(t)
+	s := newStore(c.toRecord)
+	rb := func(name, ws, rv string) *rbacv1.RoleBinding {
+		return &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ws, ResourceVersion: rv, Labels: managed(ws)}}
+	}
+	if err := s.Replace([]any{rb("a", "ml", "1"), rb("b", "ml", "1")}, "1"); err != nil {
+		t.Fatal(err)
+	}
+	var events []string
+	s.addHandler(func(old, obj *record) {
+		switch {
+		case old == nil:
+			events = append(events, "add "+obj.name)
+		case obj == nil:
+			events = append(events, "delete "+old.name)
+		default:
+			events = append(events, "update "+obj.name+"@"+obj.resourceVersion)
+		}
+	})
+	if !s.hasSynced() {
+		t.Error("not synced after a Replace")
+	}
+	if err := s.Replace([]any{rb("b", "ml", "2"), rb("c", "ml", "1")}, "2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(toolscache.DeletedFinalStateUnknown{Key: "ml/c", Obj: rb("c", "ml", "1")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(rb("b", "ml", "3")); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(events[:2]) // replayed from a map
+	want := []string{"add a", "add b", "delete a", "update b@2", "add c", "delete c", "update b@3"}
+	if diff := cmp.Diff(want, events); diff != "" {
+		t.Errorf("events mismatch (-want +got):\n%s", diff)
+	}
+	if got := s.list("ml"); len(got) != 1 || got[0].name != "b" || got[0].resourceVersion != "3" {
+		t.Errorf("workspace index holds %d records, want b@3 alone", len(got))
 	}
 }

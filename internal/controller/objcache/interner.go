@@ -1,11 +1,14 @@
 package objcache
 
 import (
+	"hash/maphash"
 	"maps"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"unsafe"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -34,29 +37,49 @@ import (
 // entries hold well over 10,000 workspaces' values.
 const internLimit = 1 << 17
 
-// Interner keeps one copy of equal values. Informers decode in parallel,
-// so it is locked.
+// Interner keeps one copy of equal values. Caches decode in parallel, so
+// it is locked.
+//
+// The tables of maps and lists are keyed by a 64-bit hash of the value's
+// canonical text, not by the text: the text names the workspace (in a
+// label, an owner reference) and would cost as much as the value kept. A
+// hit is compared with the value before it is shared; a collision (two
+// values, one hash) only goes unshared.
 type Interner struct {
-	mu       sync.Mutex
-	strs     map[string]string
-	shapes   map[string]*shape
-	quotas   map[string]corev1.ResourceList
-	statuses map[string]*corev1.ResourceQuotaStatus
+	mu         sync.Mutex
+	seed       maphash.Seed
+	strs       map[string]string
+	labels     map[uint64]map[string]string
+	owners     map[uint64][]metav1.OwnerReference
+	managers   map[uint64][]metav1.ManagedFieldsEntry
+	finalizers map[uint64][]string
+	shapes     map[shapeKey]*shape
+	quotas     map[uint64]corev1.ResourceList
+	statuses   map[uint64]*corev1.ResourceQuotaStatus
 }
+
+// shapeKey is a shape's identity once its parts are interned: the kept
+// copies it points to.
+type shapeKey struct{ labels, owners, managers, finalizers unsafe.Pointer }
 
 // NewInterner returns an empty Interner.
 func NewInterner() *Interner {
 	return &Interner{
-		strs:     map[string]string{},
-		shapes:   map[string]*shape{},
-		quotas:   map[string]corev1.ResourceList{},
-		statuses: map[string]*corev1.ResourceQuotaStatus{},
+		seed:       maphash.MakeSeed(),
+		strs:       map[string]string{},
+		labels:     map[uint64]map[string]string{},
+		owners:     map[uint64][]metav1.OwnerReference{},
+		managers:   map[uint64][]metav1.ManagedFieldsEntry{},
+		finalizers: map[uint64][]string{},
+		shapes:     map[shapeKey]*shape{},
+		quotas:     map[uint64]corev1.ResourceList{},
+		statuses:   map[uint64]*corev1.ResourceQuotaStatus{},
 	}
 }
 
 // shared returns the copy of v kept under key, keeping v when there is
 // none.
-func shared[V any](table map[string]V, key string, v V) V {
+func shared[K comparable, V any](table map[K]V, key K, v V) V {
 	if got, ok := table[key]; ok {
 		return got
 	}
@@ -67,7 +90,20 @@ func shared[V any](table map[string]V, key string, v V) V {
 	return v
 }
 
-// str is the kept copy of s.
+// sharedByHash returns the copy of v kept under the hash of its canonical
+// text, when it equals v; else v, kept if the slot is free.
+func sharedByHash[V any](in *Interner, table map[uint64]V, text string, v V, equal func(a, b V) bool) V {
+	h := maphash.String(in.seed, text)
+	if got, ok := table[h]; ok {
+		if equal(got, v) {
+			return got
+		}
+		return v
+	}
+	return shared(table, h, v)
+}
+
+// str is the kept copy of s; the Interner is locked.
 func (in *Interner) str(s string) string {
 	if s == "" {
 		return ""
@@ -88,23 +124,30 @@ func (in *Interner) names(name, namespace string, sharedName bool) (string, stri
 
 // shapeOf returns the kept shape of m: its labels, owner references,
 // managers (as the transform left them, without field sets) and
-// finalizers, which the objects of one workspace share.
+// finalizers, each kept once; the objects of one workspace share them.
 func (in *Interner) shapeOf(m metav1.Object) *shape {
-	s := &shape{labels: m.GetLabels(), owners: m.GetOwnerReferences(), managers: m.GetManagedFields(), finalizers: m.GetFinalizers()}
-	if len(s.labels) == 0 && len(s.owners) == 0 && len(s.managers) == 0 && len(s.finalizers) == 0 {
+	l, o, mf, f := m.GetLabels(), m.GetOwnerReferences(), m.GetManagedFields(), m.GetFinalizers()
+	if len(l) == 0 && len(o) == 0 && len(mf) == 0 && len(f) == 0 {
 		return nil
 	}
-	var b strings.Builder
-	b.WriteString(mapKey(s.labels))
-	b.WriteByte(1)
-	b.WriteString(refsKey(s.owners))
-	b.WriteByte(1)
-	b.WriteString(fieldsKey(s.managers))
-	b.WriteByte(1)
-	b.WriteString(strings.Join(s.finalizers, "\x00"))
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	return shared(in.shapes, b.String(), s)
+	s := &shape{}
+	if len(l) > 0 {
+		s.labels = sharedByHash(in, in.labels, mapKey(l), l, maps.Equal)
+	}
+	if len(o) > 0 {
+		s.owners = sharedByHash(in, in.owners, refsKey(o), o, func(a, b []metav1.OwnerReference) bool { return refsKey(a) == refsKey(b) })
+	}
+	if len(mf) > 0 {
+		s.managers = sharedByHash(in, in.managers, fieldsKey(mf), mf, func(a, b []metav1.ManagedFieldsEntry) bool { return fieldsKey(a) == fieldsKey(b) })
+	}
+	if len(f) > 0 {
+		s.finalizers = sharedByHash(in, in.finalizers, strings.Join(f, "\x00"), f, slices.Equal)
+	}
+	key := shapeKey{reflect.ValueOf(s.labels).UnsafePointer(), unsafe.Pointer(unsafe.SliceData(s.owners)),
+		unsafe.Pointer(unsafe.SliceData(s.managers)), unsafe.Pointer(unsafe.SliceData(s.finalizers))}
+	return shared(in.shapes, key, s)
 }
 
 // quotaStatus returns the kept copy of a ResourceQuota's status: most are
@@ -113,10 +156,14 @@ func (in *Interner) quotaStatus(st *corev1.ResourceQuotaStatus) *corev1.Resource
 	if len(st.Hard) == 0 && len(st.Used) == 0 {
 		return nil
 	}
-	key := listKey(st.Hard) + "\x01" + listKey(st.Used)
+	v := &corev1.ResourceQuotaStatus{Hard: st.Hard, Used: st.Used}
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	return shared(in.statuses, key, &corev1.ResourceQuotaStatus{Hard: st.Hard, Used: st.Used})
+	return sharedByHash(in, in.statuses, quotaKey(v), v, func(a, b *corev1.ResourceQuotaStatus) bool { return quotaKey(a) == quotaKey(b) })
+}
+
+func quotaKey(st *corev1.ResourceQuotaStatus) string {
+	return listKey(st.Hard) + "\x01" + listKey(st.Used)
 }
 
 // Workspace makes what Workspaces share point to kept copies: the quota
@@ -129,6 +176,10 @@ func (in *Interner) Workspace(ws *tenancyv1.Workspace) {
 	if q := ws.Status.Quota; q != nil {
 		q.Hard = in.resources(q.Hard)
 		q.Used = in.resources(q.Used)
+	}
+	// The decoder grows the list by doubling; kept, it is trimmed.
+	if c := ws.Status.Conditions; cap(c) > len(c) {
+		ws.Status.Conditions = slices.Clone(c)
 	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
@@ -146,10 +197,9 @@ func (in *Interner) resources(l corev1.ResourceList) corev1.ResourceList {
 	if len(l) == 0 {
 		return l
 	}
-	key := listKey(l)
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	return shared(in.quotas, key, l)
+	return sharedByHash(in, in.quotas, listKey(l), l, func(a, b corev1.ResourceList) bool { return listKey(a) == listKey(b) })
 }
 
 func listKey(l corev1.ResourceList) string {
