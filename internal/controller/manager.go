@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/pprof"
-	"reflect"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
@@ -115,12 +113,13 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		return nil, err
 	}
 	// The namespaces' default ServiceAccounts (kube-controller-manager's,
-	// not labelled) have a cache of their own, metadata only: PodsReady
-	// needs only to know they exist.
-	defaultSAs, err := cache.New(cfg, cache.Options{
-		Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(),
-		DefaultFieldSelector: fields.OneTermEqualSelector("metadata.name", "default"),
-		DefaultTransform:     identityOnly,
+	// not labelled) have a cache of their own: PodsReady needs only to
+	// know they exist, and objcache keeps of each only its identity.
+	defaultSAs, err := objcache.New(cfg, objcache.Options{
+		Scheme:        sch,
+		Objects:       []client.Object{&corev1.ServiceAccount{}},
+		FieldSelector: fields.OneTermEqualSelector("metadata.name", "default"),
+		Interner:      in,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create the cache of default ServiceAccounts: %w", err)
@@ -193,37 +192,4 @@ func newTransform(in *objcache.Interner) func(any) (any, error) {
 		}
 		return obj, nil
 	}
-}
-
-// identityOnly keeps of a default ServiceAccount (metadata only) its
-// identity (stubOf): PodsReady needs only to know that it exists.
-func identityOnly(obj any) (any, error) {
-	if stub, ok := stubOf(obj); ok {
-		return stub, nil
-	}
-	return obj, nil
-}
-
-// stubOf returns an empty object of obj's type carrying only its identity
-// (and its kind, which a metadata-only object's type does not say).
-func stubOf(obj any) (any, bool) {
-	ro, ok := obj.(runtime.Object)
-	if !ok {
-		return nil, false
-	}
-	src := obj.(metav1.Object)
-	empty := reflect.New(reflect.TypeOf(ro).Elem()).Interface()
-	out, err := meta.Accessor(empty)
-	if err != nil {
-		return nil, false
-	}
-	if kinded, ok := empty.(runtime.Object); ok {
-		kinded.GetObjectKind().SetGroupVersionKind(ro.GetObjectKind().GroupVersionKind())
-	}
-	out.SetName(src.GetName())
-	out.SetNamespace(src.GetNamespace())
-	out.SetUID(src.GetUID())
-	out.SetResourceVersion(src.GetResourceVersion())
-	out.SetCreationTimestamp(src.GetCreationTimestamp())
-	return out, true
 }

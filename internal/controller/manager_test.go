@@ -52,23 +52,14 @@ func TestTransformShares(t *testing.T) {
 	w1, w2 := ws("ml"), ws("cv")
 	same("workspace quota", w1.Spec.ResourceQuota.Hard, w2.Spec.ResourceQuota.Hard)
 	same("workspace quota status", w1.Status.Quota.Used, w2.Status.Quota.Used)
+	same("equal conditions", w1.Status.Conditions, w2.Status.Conditions)
+	later := ws("cv")
+	later.Status.Conditions = []metav1.Condition{{Type: "Ready", Status: metav1.ConditionTrue, Reason: "Provisioned", LastTransitionTime: metav1.Now()}}
+	out, _ := transform(later)
+	if later = out.(*tenancyv1.Workspace); later.Status.Conditions[0].LastTransitionTime.IsZero() {
+		t.Error("conditions of another time were replaced by a shared list")
+	}
 	if w1.Name != "ml" || w2.Name != "cv" || w2.Status.Conditions[0].Reason != "Provisioned" {
 		t.Errorf("workspaces changed: %s %s %+v", w1.Name, w2.Name, w2.Status.Conditions)
-	}
-}
-
-// TestIdentityOnly: of a default ServiceAccount only its identity is kept.
-func TestIdentityOnly(t *testing.T) {
-	sa := metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"}
-	in := &metav1.PartialObjectMetadata{TypeMeta: sa, ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: "ml", UID: "u", ResourceVersion: "3",
-		Labels: map[string]string{"a": "b"}, Annotations: map[string]string{"c": "d"},
-		ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kube-controller-manager"}}}}
-	got, err := identityOnly(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := &metav1.PartialObjectMetadata{TypeMeta: sa, ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: "ml", UID: "u", ResourceVersion: "3"}}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("identityOnly mismatch (-want +got):\n%s", diff)
 	}
 }

@@ -24,6 +24,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -45,8 +46,10 @@ type Options struct {
 	Scheme *runtime.Scheme
 	// Objects are the kinds held, as empty typed objects.
 	Objects []client.Object
-	// Selector selects the objects held of each kind.
-	Selector labels.Selector
+	// Selector selects the objects held of each kind, by label;
+	// FieldSelector by field (say, metadata.name).
+	Selector      labels.Selector
+	FieldSelector fields.Selector
 	// HashAnnotation is the one annotation kept.
 	HashAnnotation string
 	// Interner keeps what objects share; shared with the manager's
@@ -83,9 +86,12 @@ func New(cfg *rest.Config, o Options) (*Cache, error) {
 	if c.in == nil {
 		c.in = NewInterner()
 	}
-	sel := labels.Everything()
+	sel, fieldSel := labels.Everything(), fields.Everything()
 	if o.Selector != nil {
 		sel = o.Selector
+	}
+	if o.FieldSelector != nil {
+		fieldSel = o.FieldSelector
 	}
 	for _, obj := range o.Objects {
 		gvk, err := apiutil.GVKForObject(obj, o.Scheme)
@@ -97,7 +103,7 @@ func New(cfg *rest.Config, o Options) (*Cache, error) {
 		if statusKept(obj) {
 			example = obj.DeepCopyObject()
 		}
-		k.reflector = toolscache.NewReflectorWithOptions(c.listWatch(k, sel.String()), example, k.store,
+		k.reflector = toolscache.NewReflectorWithOptions(c.listWatch(k, sel.String(), fieldSel.String()), example, k.store,
 			toolscache.ReflectorOptions{Name: "objcache " + gvk.Kind, TypeDescription: gvk.Kind})
 		c.kinds[gvk] = k
 	}
@@ -114,9 +120,9 @@ func statusKept(obj client.Object) bool {
 	return false
 }
 
-// listWatch lists and watches the objects of k that sel selects: as
-// metadata, or typed where the status is kept.
-func (c *Cache) listWatch(k *kind, sel string) *toolscache.ListWatch {
+// listWatch lists and watches the objects of k that the selectors select:
+// as metadata, or typed where the status is kept.
+func (c *Cache) listWatch(k *kind, sel, fieldSel string) *toolscache.ListWatch {
 	newList := func() (client.ObjectList, error) {
 		listGVK := k.gvk.GroupVersion().WithKind(k.gvk.Kind + "List")
 		if !statusKept(k.example) {
@@ -136,7 +142,7 @@ func (c *Cache) listWatch(k *kind, sel string) *toolscache.ListWatch {
 			if err != nil {
 				return nil, err
 			}
-			opts.LabelSelector = sel
+			opts.LabelSelector, opts.FieldSelector = sel, fieldSel
 			return l, c.client.List(ctx, l, &client.ListOptions{Raw: &opts, Limit: opts.Limit, Continue: opts.Continue})
 		},
 		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
@@ -144,7 +150,7 @@ func (c *Cache) listWatch(k *kind, sel string) *toolscache.ListWatch {
 			if err != nil {
 				return nil, err
 			}
-			opts.LabelSelector = sel
+			opts.LabelSelector, opts.FieldSelector = sel, fieldSel
 			return c.client.Watch(ctx, l, &client.ListOptions{Raw: &opts})
 		},
 	}
@@ -274,6 +280,27 @@ func selectorOf(lo client.ListOptions) (labels.Selector, error) {
 // Reader reads the kinds the cache holds from it, and all others from next.
 func (c *Cache) Reader(next client.Reader) client.Reader { return &reader{c: c, next: next} }
 
+// Get reads the object at key, of a kind the cache holds, into obj.
+func (c *Cache) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	return c.Reader(notHeld{}).Get(ctx, key, obj, opts...)
+}
+
+// List reads the objects of a kind the cache holds that opts select.
+func (c *Cache) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	return c.Reader(notHeld{}).List(ctx, list, opts...)
+}
+
+// notHeld refuses every read: the cache does not hold the kind.
+type notHeld struct{}
+
+func (notHeld) Get(_ context.Context, _ client.ObjectKey, obj client.Object, _ ...client.GetOption) error {
+	return fmt.Errorf("the object cache does not hold %T", obj)
+}
+
+func (notHeld) List(_ context.Context, list client.ObjectList, _ ...client.ListOption) error {
+	return fmt.Errorf("the object cache does not hold %T", list)
+}
+
 type reader struct {
 	c    *Cache
 	next client.Reader
@@ -301,22 +328,35 @@ func (c *Cache) Source(obj client.Object, owner schema.GroupKind) (source.Source
 	if k == nil {
 		return nil, fmt.Errorf("the object cache does not hold %T", obj)
 	}
-	return &ownerSource{k: k, owner: owner}, nil
+	return &kindSource{k: k, to: func(r *record) string { return controllerOf(r, owner) }}, nil
 }
 
-type ownerSource struct {
+// NamespaceSource is the source of reconcile requests named after the
+// namespace of each object of obj's kind (a Workspace's namespace has its
+// name).
+func (c *Cache) NamespaceSource(obj client.Object) (source.Source, error) {
+	k := c.kindOf(obj)
+	if k == nil {
+		return nil, fmt.Errorf("the object cache does not hold %T", obj)
+	}
+	return &kindSource{k: k, to: func(r *record) string { return r.namespace }}, nil
+}
+
+// kindSource requests, for each change of an object of k, the reconcile of
+// the (cluster-scoped) object named by to ("" for none).
+type kindSource struct {
 	k       *kind
-	owner   schema.GroupKind
+	to      func(*record) string
 	started bool
 }
 
-func (s *ownerSource) String() string { return "objcache " + s.k.gvk.Kind }
+func (s *kindSource) String() string { return "objcache " + s.k.gvk.Kind }
 
-// Start registers the handler that enqueues the owners, of the old object
-// and the new on a change.
-func (s *ownerSource) Start(_ context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+// Start registers the handler that enqueues the requests, of the old
+// object and the new on a change.
+func (s *kindSource) Start(_ context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
 	enqueue := func(r *record) {
-		if name := controllerOf(r, s.owner); name != "" {
+		if name := s.to(r); name != "" {
 			q.Add(reconcile.Request{NamespacedName: client.ObjectKey{Name: name}})
 		}
 	}
@@ -351,7 +391,7 @@ func controllerOf(r *record, owner schema.GroupKind) string {
 
 // WaitForSync waits until the store has been filled (the handler is told
 // of every change as it is made).
-func (s *ownerSource) WaitForSync(ctx context.Context) error {
+func (s *kindSource) WaitForSync(ctx context.Context) error {
 	if !s.started {
 		return errors.New("objcache source not started")
 	}

@@ -385,3 +385,38 @@ func TestStoreEvents(t *testing.T) {
 		t.Errorf("workspace index holds %d records, want b@3 alone", len(got))
 	}
 }
+
+// TestSources: what each source asks to reconcile for an object.
+func TestSources(t *testing.T) {
+	c := newTestCache(t)
+	r, _ := c.toRecord(&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "x", Namespace: "ml", Labels: managed("ml"), OwnerReferences: ownedBy("ml")}})
+	stub, _ := c.toRecord(&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: "cv"}})
+	owners, err := c.Source(&rbacv1.RoleBinding{}, schema.GroupKind{Group: tenancyv1.GroupVersion.Group, Kind: "Workspace"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	namespaces, err := c.NamespaceSource(&rbacv1.RoleBinding{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct {
+		src  any
+		obj  any
+		want string
+	}{
+		"owner":                              {owners, r, "ml"},
+		"owner of a stub":                    {owners, stub, ""},
+		"namespace":                          {namespaces, r, "ml"},
+		"namespace, of an unlabelled object": {namespaces, stub, "cv"},
+	} {
+		if got := tc.src.(*kindSource).to(tc.obj.(*record)); got != tc.want {
+			t.Errorf("%s: request for %q, want %q", name, got, tc.want)
+		}
+	}
+	if _, err := c.Source(&corev1.Secret{}, schema.GroupKind{}); err == nil {
+		t.Error("a source for a kind not held: no error")
+	}
+	if err := c.Get(context.Background(), client.ObjectKey{Name: "x"}, &corev1.Secret{}); err == nil || !strings.Contains(err.Error(), "does not hold") {
+		t.Errorf("Get of a kind not held: %v, want a clear error", err)
+	}
+}

@@ -56,6 +56,7 @@ type Interner struct {
 	shapes     map[shapeKey]*shape
 	quotas     map[uint64]corev1.ResourceList
 	statuses   map[uint64]*corev1.ResourceQuotaStatus
+	conditions map[uint64][]metav1.Condition
 }
 
 // shapeKey is a shape's identity once its parts are interned: the kept
@@ -74,6 +75,7 @@ func NewInterner() *Interner {
 		shapes:     map[shapeKey]*shape{},
 		quotas:     map[uint64]corev1.ResourceList{},
 		statuses:   map[uint64]*corev1.ResourceQuotaStatus{},
+		conditions: map[uint64][]metav1.Condition{},
 	}
 }
 
@@ -167,8 +169,9 @@ func quotaKey(st *corev1.ResourceQuotaStatus) string {
 }
 
 // Workspace makes what Workspaces share point to kept copies: the quota
-// (most are the class's), the mirrored quota status, and the conditions'
-// words, which are the same for every workspace in the same state.
+// (most are the class's), the mirrored quota status, the conditions'
+// words, which are the same for every workspace in the same state, and
+// the conditions themselves.
 func (in *Interner) Workspace(ws *tenancyv1.Workspace) {
 	if q := ws.Spec.ResourceQuota; q != nil {
 		q.Hard = in.resources(q.Hard)
@@ -177,10 +180,6 @@ func (in *Interner) Workspace(ws *tenancyv1.Workspace) {
 		q.Hard = in.resources(q.Hard)
 		q.Used = in.resources(q.Used)
 	}
-	// The decoder grows the list by doubling; kept, it is trimmed.
-	if c := ws.Status.Conditions; cap(c) > len(c) {
-		ws.Status.Conditions = slices.Clone(c)
-	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	for i := range ws.Status.Conditions {
@@ -188,8 +187,31 @@ func (in *Interner) Workspace(ws *tenancyv1.Workspace) {
 		c.Type, c.Reason, c.Message = in.str(c.Type), in.str(c.Reason), in.str(c.Message)
 		c.Status = metav1.ConditionStatus(in.str(string(c.Status)))
 	}
+	if c := ws.Status.Conditions; len(c) > 0 {
+		// Workspaces reconciled in the same second have the very same
+		// conditions, times included: the list (a dozen conditions, over
+		// a kilobyte) is kept once. The decoder grows it by doubling; a
+		// list kept for itself is trimmed.
+		if cap(c) > len(c) {
+			c = slices.Clone(c)
+		}
+		ws.Status.Conditions = sharedByHash(in, in.conditions, conditionsKey(c), c,
+			func(a, b []metav1.Condition) bool { return conditionsKey(a) == conditionsKey(b) })
+	}
 	ws.Status.Namespace = in.str(ws.Status.Namespace)
 	ws.Status.Class = in.str(ws.Status.Class)
+}
+
+func conditionsKey(cs []metav1.Condition) string {
+	var b strings.Builder
+	for _, c := range cs {
+		for _, s := range []string{c.Type, string(c.Status), strconv.FormatInt(c.ObservedGeneration, 10),
+			strconv.FormatInt(c.LastTransitionTime.UnixNano(), 10), c.Reason, c.Message} {
+			b.WriteString(s)
+			b.WriteByte(0)
+		}
+	}
+	return b.String()
 }
 
 // resources makes a ResourceList point to the kept copy of an equal one.

@@ -19,7 +19,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/sets"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -87,9 +86,9 @@ type Reconciler struct {
 	// client reads them from; its sources tell which workspace to
 	// reconcile when one changes.
 	owned OwnedObjects
-	// defaultSAs holds the namespaces' default ServiceAccounts (metadata
-	// only), for PodsReady; nil leaves PodsReady out.
-	defaultSAs  cache.Cache
+	// defaultSAs holds the namespaces' default ServiceAccounts, for
+	// PodsReady; nil leaves PodsReady out.
+	defaultSAs  DefaultServiceAccounts
 	concurrency int
 	istio       APIDetector
 	mutating    APIDetector
@@ -129,10 +128,18 @@ func WithOwnedObjects(c OwnedObjects) Option {
 	return func(r *Reconciler) { r.owned = c }
 }
 
+// DefaultServiceAccounts is a cache of the namespaces' default
+// ServiceAccounts (objcache.Cache).
+type DefaultServiceAccounts interface {
+	client.Reader
+	// NamespaceSource is the source of requests named after the
+	// namespace of each object of obj's kind.
+	NamespaceSource(obj client.Object) (source.Source, error)
+}
+
 // WithDefaultServiceAccounts reports, in the PodsReady condition, whether
-// the workspace's namespace has its default ServiceAccount, watched in c
-// (a cache of ServiceAccounts named default, as metadata).
-func WithDefaultServiceAccounts(c cache.Cache) Option {
+// the workspace's namespace has its default ServiceAccount, watched in c.
+func WithDefaultServiceAccounts(c DefaultServiceAccounts) Option {
 	return func(r *Reconciler) { r.defaultSAs = c }
 }
 
@@ -171,10 +178,11 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.defaultSAs != nil {
 		// A namespace's default ServiceAccount tells its workspace (of the
 		// same name) that pods can start.
-		b = b.WatchesRawSource(source.Kind(r.defaultSAs, defaultServiceAccountMeta(),
-			handler.TypedEnqueueRequestsFromMapFunc(func(_ context.Context, sa *metav1.PartialObjectMetadata) []reconcile.Request {
-				return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: sa.Namespace}}}
-			})))
+		src, err := r.defaultSAs.NamespaceSource(&corev1.ServiceAccount{})
+		if err != nil {
+			return err
+		}
+		b = b.WatchesRawSource(src)
 	}
 	return b.Complete(r)
 }
@@ -557,8 +565,7 @@ func (r *Reconciler) podsReady(ctx context.Context, ns string, st *statusBuilder
 	if r.defaultSAs == nil {
 		return
 	}
-	sa := defaultServiceAccountMeta()
-	switch err := r.defaultSAs.Get(ctx, client.ObjectKey{Namespace: ns, Name: defaultServiceAccount}, sa); {
+	switch err := r.defaultSAs.Get(ctx, client.ObjectKey{Namespace: ns, Name: defaultServiceAccount}, &corev1.ServiceAccount{}); {
 	case err == nil:
 		st.set(tenancyv1.ConditionPodsReady, metav1.ConditionTrue, tenancyv1.ReasonReconciled,
 			"the namespace's default ServiceAccount exists: pods can start")
@@ -572,13 +579,6 @@ func (r *Reconciler) podsReady(ctx context.Context, ns string, st *statusBuilder
 
 // defaultServiceAccount is the ServiceAccount every namespace gets.
 const defaultServiceAccount = "default"
-
-// defaultServiceAccountMeta is an empty ServiceAccount as metadata.
-func defaultServiceAccountMeta() *metav1.PartialObjectMetadata {
-	sa := &metav1.PartialObjectMetadata{}
-	sa.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ServiceAccount"))
-	return sa
-}
 
 // readQuota returns the workspace's ResourceQuota from the cache, or nil.
 func (r *Reconciler) readQuota(ctx context.Context, ns string) *corev1.ResourceQuota {
