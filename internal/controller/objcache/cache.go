@@ -10,8 +10,9 @@
 // objects, built from the record, so the controller's code reads it like
 // any other cache.
 //
-// It lists and watches each kind with client-go's informers; all kinds but
-// those two as metadata only, so the API server sends less, too.
+// It lists and watches each kind with a client-go Reflector into a store of
+// its own; all kinds but those two as metadata only, so the API server
+// sends less, too.
 package objcache
 
 import (
@@ -58,7 +59,7 @@ type Options struct {
 }
 
 // Cache holds records of the objects of a few kinds. It is a manager
-// Runnable: Start runs its informers until the context ends.
+// Runnable: Start runs its reflectors until the context ends.
 type Cache struct {
 	client         client.WithWatch
 	scheme         *runtime.Scheme

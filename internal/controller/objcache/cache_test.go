@@ -27,8 +27,8 @@ import (
 const hashKey = "tenancy.dev/applied-hash"
 
 // newTestCache is a Cache of RoleBindings, ClusterRoles, Namespaces and
-// ResourceQuotas whose stores are plain indexers, filled through the
-// informers' transform.
+// ResourceQuotas, no reflectors: its stores are filled with objs as a
+// reflector's list would fill them.
 func newTestCache(t *testing.T, objs ...client.Object) *Cache {
 	t.Helper()
 	c := &Cache{scheme: scheme.New(), in: NewInterner(), hashAnnotation: hashKey, kinds: map[schema.GroupVersionKind]*kind{}}

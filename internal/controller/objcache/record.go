@@ -40,8 +40,9 @@ type shape struct {
 	finalizers []string
 }
 
-// GetObjectMeta lets client-go's informers key and compare records
-// (meta.Accessor): a transient ObjectMeta with their identity.
+// GetObjectMeta lets client-go key records (meta.Accessor), as the
+// reflector does in the store it fills from a streamed list: a transient
+// ObjectMeta with their identity.
 func (r *record) GetObjectMeta() metav1.Object {
 	return &metav1.ObjectMeta{Name: r.name, Namespace: r.namespace, UID: r.uid, ResourceVersion: r.resourceVersion}
 }
@@ -57,7 +58,7 @@ func (r *record) labels() map[string]string {
 // activeNamespace is the status of almost every namespace, kept once.
 var activeNamespace = &corev1.NamespaceStatus{Phase: corev1.NamespaceActive}
 
-// toRecord is the informers' transform: it turns a decoded object (as
+// toRecord is the stores' transform: it turns a decoded object (as
 // metadata, or typed for the kinds whose status is kept) into its record.
 //
 // A namespaced object whose workspace label names another workspace than
