@@ -270,8 +270,8 @@ func controllerObjects(o Options) ([]any, error) {
 	role.Namespace = LeaseNamespace
 	out = append(out, &role)
 	out = append(out, bindings(ControllerName, true)...)
-	// The image's tenancy-controller is the controller alone (a third less
-	// resident memory than the whole CLI); the local nodes of `tenancy up
+	// The image's tenancy-controller is the controller alone (it maps a
+	// third of the whole CLI's pages); the local nodes of `tenancy up
 	// --in-cluster` run this very binary instead, as `tenancy controller`.
 	command, args := []string{"tenancy-controller"}, []string{}
 	if o.Path != "" {
