@@ -93,11 +93,13 @@ func shared[K comparable, V any](table map[K]V, key K, v V) V {
 }
 
 // sharedByHash returns the copy of v kept under the hash of its canonical
-// text, when it equals v; else v, kept if the slot is free.
-func sharedByHash[V any](in *Interner, table map[uint64]V, text string, v V, equal func(a, b V) bool) V {
+// text (key), when that copy has the same text; else v, kept if the slot
+// is free.
+func sharedByHash[V any](in *Interner, table map[uint64]V, v V, key func(V) string) V {
+	text := key(v)
 	h := maphash.String(in.seed, text)
 	if got, ok := table[h]; ok {
-		if equal(got, v) {
+		if key(got) == text {
 			return got
 		}
 		return v
@@ -136,16 +138,16 @@ func (in *Interner) shapeOf(m metav1.Object) *shape {
 	defer in.mu.Unlock()
 	s := &shape{}
 	if len(l) > 0 {
-		s.labels = sharedByHash(in, in.labels, mapKey(l), l, maps.Equal)
+		s.labels = sharedByHash(in, in.labels, l, mapKey)
 	}
 	if len(o) > 0 {
-		s.owners = sharedByHash(in, in.owners, refsKey(o), o, func(a, b []metav1.OwnerReference) bool { return refsKey(a) == refsKey(b) })
+		s.owners = sharedByHash(in, in.owners, o, refsKey)
 	}
 	if len(mf) > 0 {
-		s.managers = sharedByHash(in, in.managers, fieldsKey(mf), mf, func(a, b []metav1.ManagedFieldsEntry) bool { return fieldsKey(a) == fieldsKey(b) })
+		s.managers = sharedByHash(in, in.managers, mf, fieldsKey)
 	}
 	if len(f) > 0 {
-		s.finalizers = sharedByHash(in, in.finalizers, strings.Join(f, "\x00"), f, slices.Equal)
+		s.finalizers = sharedByHash(in, in.finalizers, f, finalizersKey)
 	}
 	key := shapeKey{reflect.ValueOf(s.labels).UnsafePointer(), unsafe.Pointer(unsafe.SliceData(s.owners)),
 		unsafe.Pointer(unsafe.SliceData(s.managers)), unsafe.Pointer(unsafe.SliceData(s.finalizers))}
@@ -161,7 +163,7 @@ func (in *Interner) quotaStatus(st *corev1.ResourceQuotaStatus) *corev1.Resource
 	v := &corev1.ResourceQuotaStatus{Hard: st.Hard, Used: st.Used}
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	return sharedByHash(in, in.statuses, quotaKey(v), v, func(a, b *corev1.ResourceQuotaStatus) bool { return quotaKey(a) == quotaKey(b) })
+	return sharedByHash(in, in.statuses, v, quotaKey)
 }
 
 func quotaKey(st *corev1.ResourceQuotaStatus) string {
@@ -195,8 +197,7 @@ func (in *Interner) Workspace(ws *tenancyv1.Workspace) {
 		if cap(c) > len(c) {
 			c = slices.Clone(c)
 		}
-		ws.Status.Conditions = sharedByHash(in, in.conditions, conditionsKey(c), c,
-			func(a, b []metav1.Condition) bool { return conditionsKey(a) == conditionsKey(b) })
+		ws.Status.Conditions = sharedByHash(in, in.conditions, c, conditionsKey)
 	}
 	ws.Status.Namespace = in.str(ws.Status.Namespace)
 	ws.Status.Class = in.str(ws.Status.Class)
@@ -221,7 +222,7 @@ func (in *Interner) resources(l corev1.ResourceList) corev1.ResourceList {
 	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	return sharedByHash(in, in.quotas, listKey(l), l, func(a, b corev1.ResourceList) bool { return listKey(a) == listKey(b) })
+	return sharedByHash(in, in.quotas, l, listKey)
 }
 
 func listKey(l corev1.ResourceList) string {
@@ -235,6 +236,8 @@ func listKey(l corev1.ResourceList) string {
 	}
 	return b.String()
 }
+
+func finalizersKey(f []string) string { return strings.Join(f, "\x00") }
 
 func mapKey(m map[string]string) string {
 	var b strings.Builder
