@@ -241,7 +241,7 @@ func (c *Cache) list(ctx context.Context, k *kind, list client.ObjectList, opts 
 	records := k.store.list(ws)
 	out := make([]runtime.Object, 0, len(records))
 	for _, r := range records {
-		if (lo.Namespace != "" && r.namespace != lo.Namespace) || !sel.Matches(labels.Set(r.labels())) {
+		if (lo.Namespace != "" && r.namespace != lo.Namespace) || !sel.Matches(r.labels()) {
 			continue
 		}
 		obj, ok := k.example.DeepCopyObject().(client.Object)

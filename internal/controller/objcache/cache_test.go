@@ -159,6 +159,52 @@ func TestRecordRoundTrip(t *testing.T) {
 	}
 }
 
+// TestRecordCompactForms: a UID, resource version and hash in the forms
+// the API server and the controller make them are kept as numbers, with
+// nothing beside the record; any other text is kept as it is, and every
+// one reads back exactly as it came.
+func TestRecordCompactForms(t *testing.T) {
+	c := newTestCache(t)
+	for name, tc := range map[string]struct {
+		uid         types.UID
+		rv, hash    string
+		wantCompact bool
+	}{
+		"canonical":        {uid: "0f6c4a3e-9b1d-4c2a-8e7f-1a2b3c4d5e6f", rv: "184467", hash: "00ff10aa20bb30cc40dd50ee", wantCompact: true},
+		"empty":            {wantCompact: true},
+		"upper-case UUID":  {uid: "0F6C4A3E-9B1D-4C2A-8E7F-1A2B3C4D5E6F", rv: "1", hash: "00ff10aa20bb30cc40dd50ee"},
+		"not a UUID":       {uid: "u1", rv: "1"},
+		"leading zero":     {uid: "0f6c4a3e-9b1d-4c2a-8e7f-1a2b3c4d5e6f", rv: "007"},
+		"zero":             {rv: "0"},
+		"not a number":     {rv: "v2"},
+		"too big":          {rv: "18446744073709551616"},
+		"short hash":       {hash: "abc"},
+		"upper-case hash":  {hash: "00FF10AA20BB30CC40DD50EE"},
+		"dashes misplaced": {uid: "0f6c4a3e9-b1d-4c2a-8e7f-1a2b3c4d5e6f"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			in := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "b", Namespace: "ml", UID: tc.uid, ResourceVersion: tc.rv, Labels: managed("ml")}}
+			if tc.hash != "" {
+				in.Annotations = map[string]string{hashKey: tc.hash}
+			}
+			out, err := c.toRecord(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := out.(*record)
+			if compact := r.ext == nil; compact != tc.wantCompact {
+				t.Errorf("kept compact: %v, want %v (ext %+v)", compact, tc.wantCompact, r.ext)
+			}
+			if r.uidText() != tc.uid || r.resourceVersion() != tc.rv || r.hashText() != tc.hash {
+				t.Errorf("read back uid %q, rv %q, hash %q; want %q, %q, %q", r.uidText(), r.resourceVersion(), r.hashText(), tc.uid, tc.rv, tc.hash)
+			}
+		})
+	}
+	if size := reflect.TypeFor[record]().Size(); size > 96 {
+		t.Errorf("a record takes %d bytes, want at most 96", size)
+	}
+}
+
 // TestRecordsShare: the objects of one workspace point to one copy of
 // what they share, equal quota statuses to one copy, while each keeps its
 // own hash; and what is read back is the caller's to change.
@@ -188,10 +234,10 @@ func TestRecordsShare(t *testing.T) {
 	if a.shape != b.shape {
 		t.Error("two shapes for one workspace's objects, want one shared")
 	}
-	if a.hash != "1" || b.hash != "2" {
-		t.Errorf("hashes = %q, %q; want each its own", a.hash, b.hash)
+	if a.hashText() != "1" || b.hashText() != "2" {
+		t.Errorf("hashes = %q, %q; want each its own", a.hashText(), b.hashText())
 	}
-	if q1, q2 := rec(&corev1.ResourceQuota{}, "ml/q1"), rec(&corev1.ResourceQuota{}, "ml/q2"); q1.status != q2.status {
+	if q1, q2 := rec(&corev1.ResourceQuota{}, "ml/q1"), rec(&corev1.ResourceQuota{}, "ml/q2"); q1.status() != q2.status() {
 		t.Error("two copies of equal quota statuses, want one shared")
 	}
 
@@ -201,7 +247,7 @@ func TestRecordsShare(t *testing.T) {
 	}
 	got.Labels["x"] = "y"
 	got.OwnerReferences[0].Name = "changed"
-	if _, ok := a.shape.labels["x"]; ok || a.shape.owners[0].Name != "ml" {
+	if a.shape.labels.Has("x") || a.shape.owners[0].Name != "ml" {
 		t.Error("changing what was read changed the cache")
 	}
 }
@@ -361,7 +407,7 @@ func TestStoreEvents(t *testing.T) {
 		case obj == nil:
 			events = append(events, "delete "+old.name)
 		default:
-			events = append(events, "update "+obj.name+"@"+obj.resourceVersion)
+			events = append(events, "update "+obj.name+"@"+obj.resourceVersion())
 		}
 	})
 	if !s.hasSynced() {
@@ -381,7 +427,7 @@ func TestStoreEvents(t *testing.T) {
 	if diff := cmp.Diff(want, events); diff != "" {
 		t.Errorf("events mismatch (-want +got):\n%s", diff)
 	}
-	if got := s.list("ml"); len(got) != 1 || got[0].name != "b" || got[0].resourceVersion != "3" {
+	if got := s.list("ml"); len(got) != 1 || got[0].name != "b" || got[0].resourceVersion() != "3" {
 		t.Errorf("workspace index holds %d records, want b@3 alone", len(got))
 	}
 }
@@ -418,5 +464,77 @@ func TestSources(t *testing.T) {
 	}
 	if err := c.Get(context.Background(), client.ObjectKey{Name: "x"}, &corev1.Secret{}); err == nil || !strings.Contains(err.Error(), "does not hold") {
 		t.Errorf("Get of a kind not held: %v, want a clear error", err)
+	}
+}
+
+// TestStoreBuckets: a namespace's records are found by name whether its
+// group is a short list or has grown into a map, the workspace list holds
+// only the workspace's own, and cluster-scoped records are listed by their
+// workspace label.
+func TestStoreBuckets(t *testing.T) {
+	c := newTestCache(t)
+	s := newStore(c.toRecord)
+	rb := func(name, ns string, l map[string]string) *rbacv1.RoleBinding {
+		return &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: l}}
+	}
+	for _, n := range []int{3, 3 * bucketList} {
+		t.Run(strconv.Itoa(n), func(t *testing.T) {
+			var objs []any
+			for i := range n {
+				l := managed("ml")
+				if i%3 == 2 {
+					l = managed("victim") // a stub
+				}
+				objs = append(objs, rb("rb"+strconv.Itoa(i), "ml", l), rb("rb"+strconv.Itoa(i), "cv", managed("cv")))
+			}
+			if err := s.Replace(objs, "1"); err != nil {
+				t.Fatal(err)
+			}
+			for i := range n {
+				if _, ok := s.get(objKey{namespace: "ml", name: "rb" + strconv.Itoa(i)}); !ok {
+					t.Errorf("ml/rb%d not found", i)
+				}
+			}
+			if _, ok := s.get(objKey{namespace: "ml", name: "rb" + strconv.Itoa(n)}); ok {
+				t.Error("found a record never added")
+			}
+			if got, want := len(s.list("ml")), n-n/3; got != want {
+				t.Errorf("workspace ml lists %d records, want %d (its stubs left out)", got, want)
+			}
+			if err := s.Delete(rb("rb0", "ml", nil)); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := s.get(objKey{namespace: "ml", name: "rb0"}); ok {
+				t.Error("ml/rb0 found after its delete")
+			}
+			if got, want := len(s.list("")), 2*n-1; got != want {
+				t.Errorf("store lists %d records, want %d", got, want)
+			}
+			if got := len(s.list("victim")); got != 0 {
+				t.Errorf("workspace victim lists %d records of another namespace, want none", got)
+			}
+		})
+	}
+	cr := func(name, ws string) *rbacv1.ClusterRole {
+		return &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: managed(ws)}}
+	}
+	var objs []any
+	for i := range 2 * bucketList {
+		objs = append(objs, cr("cr"+strconv.Itoa(i), "ws"+strconv.Itoa(i%2)))
+	}
+	if err := s.Replace(objs, "2"); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(s.list("ws1")); got != bucketList {
+		t.Errorf("workspace ws1 lists %d cluster-scoped records, want %d", got, bucketList)
+	}
+	if err := s.Update(cr("cr1", "ws0")); err != nil { // relabelled
+		t.Fatal(err)
+	}
+	if got0, got1 := len(s.list("ws0")), len(s.list("ws1")); got0 != bucketList+1 || got1 != bucketList-1 {
+		t.Errorf("after relabelling, ws0 and ws1 list %d and %d, want %d and %d", got0, got1, bucketList+1, bucketList-1)
+	}
+	if got := len(s.list("")); got != 2*bucketList {
+		t.Errorf("store lists %d records after a relist, want %d", got, 2*bucketList)
 	}
 }

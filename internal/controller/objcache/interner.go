@@ -3,7 +3,6 @@ package objcache
 import (
 	"hash/maphash"
 	"maps"
-	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -49,7 +48,7 @@ type Interner struct {
 	mu         sync.Mutex
 	seed       maphash.Seed
 	strs       map[string]string
-	labels     map[uint64]map[string]string
+	labels     map[uint64]labelList
 	owners     map[uint64][]metav1.OwnerReference
 	managers   map[uint64][]metav1.ManagedFieldsEntry
 	finalizers map[uint64][]string
@@ -68,7 +67,7 @@ func NewInterner() *Interner {
 	return &Interner{
 		seed:       maphash.MakeSeed(),
 		strs:       map[string]string{},
-		labels:     map[uint64]map[string]string{},
+		labels:     map[uint64]labelList{},
 		owners:     map[uint64][]metav1.OwnerReference{},
 		managers:   map[uint64][]metav1.ManagedFieldsEntry{},
 		finalizers: map[uint64][]string{},
@@ -138,7 +137,7 @@ func (in *Interner) shapeOf(m metav1.Object) *shape {
 	defer in.mu.Unlock()
 	s := &shape{}
 	if len(l) > 0 {
-		s.labels = sharedByHash(in, in.labels, l, mapKey)
+		s.labels = sharedByHash(in, in.labels, newLabelList(l, in.str), labelsKey)
 	}
 	if len(o) > 0 {
 		s.owners = sharedByHash(in, in.owners, o, refsKey)
@@ -149,7 +148,7 @@ func (in *Interner) shapeOf(m metav1.Object) *shape {
 	if len(f) > 0 {
 		s.finalizers = sharedByHash(in, in.finalizers, f, finalizersKey)
 	}
-	key := shapeKey{reflect.ValueOf(s.labels).UnsafePointer(), unsafe.Pointer(unsafe.SliceData(s.owners)),
+	key := shapeKey{unsafe.Pointer(unsafe.SliceData(s.labels)), unsafe.Pointer(unsafe.SliceData(s.owners)),
 		unsafe.Pointer(unsafe.SliceData(s.managers)), unsafe.Pointer(unsafe.SliceData(s.finalizers))}
 	return shared(in.shapes, key, s)
 }
@@ -239,16 +238,7 @@ func listKey(l corev1.ResourceList) string {
 
 func finalizersKey(f []string) string { return strings.Join(f, "\x00") }
 
-func mapKey(m map[string]string) string {
-	var b strings.Builder
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		b.WriteString(k)
-		b.WriteByte('=')
-		b.WriteString(m[k])
-		b.WriteByte(0)
-	}
-	return b.String()
-}
+func labelsKey(l labelList) string { return strings.Join(l, "\x00") }
 
 func refsKey(refs []metav1.OwnerReference) string {
 	var b strings.Builder

@@ -18,17 +18,95 @@ import (
 // It is the informer's store and indexer made compact: client-go's keep
 // every object under a key string of its own, and each index value as a
 // set (a map) of such keys, some 300 bytes per object and per workspace
-// and kind. Here an object is one map slot keyed by its (interned)
-// namespace and name, and the workspace index one slice of records per
-// workspace.
+// and kind. Here the records are grouped by namespace, one map slot per
+// namespace and a few bytes per record: the objects Tenancy makes in a
+// workspace's namespace are labelled with that workspace, so the group
+// is also the workspace index. Only cluster-scoped records, all in the
+// group of no namespace, are indexed by workspace besides.
 type store struct {
 	transform func(any) (any, error)
 
 	mu       sync.RWMutex
-	items    map[objKey]*record
-	byWS     map[string][]*record
+	byNS     map[string]bucket
+	byWS     map[string][]*record // cluster-scoped records, by workspace
 	handlers []handler
 	synced   bool
+}
+
+// bucket is the records of one namespace: a list while it is short, a map
+// by name once it grows past bucketList (as the group of cluster-scoped
+// records does, or a namespace somebody fills with objects).
+type bucket struct {
+	list   []*record
+	byName map[string]*record
+}
+
+const bucketList = 16
+
+func (b *bucket) get(name string) *record {
+	if b.byName != nil {
+		return b.byName[name]
+	}
+	for _, r := range b.list {
+		if r.name == name {
+			return r
+		}
+	}
+	return nil
+}
+
+// put adds r, or replaces the record of its name.
+func (b *bucket) put(r *record) {
+	if b.byName != nil {
+		b.byName[r.name] = r
+		return
+	}
+	for i, x := range b.list {
+		if x.name == r.name {
+			b.list[i] = r
+			return
+		}
+	}
+	if len(b.list) < bucketList {
+		b.list = append(b.list, r)
+		return
+	}
+	b.byName = make(map[string]*record, 2*bucketList)
+	for _, x := range b.list {
+		b.byName[x.name] = x
+	}
+	b.byName[r.name] = r
+	b.list = nil
+}
+
+func (b *bucket) remove(name string) {
+	if b.byName != nil {
+		delete(b.byName, name)
+		return
+	}
+	for i, x := range b.list {
+		if x.name == name {
+			last := len(b.list) - 1
+			b.list[i], b.list[last] = b.list[last], nil
+			b.list = b.list[:last]
+			return
+		}
+	}
+}
+
+func (b *bucket) len() int { return len(b.list) + len(b.byName) }
+
+func (b *bucket) all(yield func(*record) bool) {
+	for _, r := range b.list {
+		if !yield(r) {
+			return
+		}
+	}
+	for _, r := range b.byName {
+		if !yield(r) {
+			return
+		}
+	}
 }
 
 type objKey struct{ namespace, name string }
@@ -39,7 +117,7 @@ type objKey struct{ namespace, name string }
 type handler func(old, obj *record)
 
 func newStore(transform func(any) (any, error)) *store {
-	return &store{transform: transform, items: map[objKey]*record{}, byWS: map[string][]*record{}}
+	return &store{transform: transform, byNS: map[string]bucket{}, byWS: map[string][]*record{}}
 }
 
 func keyOf(r *record) objKey { return objKey{namespace: r.namespace, name: r.name} }
@@ -48,10 +126,10 @@ func keyOf(r *record) objKey { return objKey{namespace: r.namespace, name: r.nam
 // workspace label, when Tenancy's labels are there.
 func workspaceOf(r *record) string {
 	l := r.labels()
-	if l[tenancyv1.LabelManagedBy] != tenancyv1.ManagedByValue {
+	if l.Get(tenancyv1.LabelManagedBy) != tenancyv1.ManagedByValue {
 		return ""
 	}
-	return l[tenancyv1.LabelWorkspace]
+	return l.Get(tenancyv1.LabelWorkspace)
 }
 
 // recordOf turns what the reflector hands over (a decoded object, or a
@@ -71,15 +149,25 @@ func (s *store) recordOf(obj any) (*record, error) {
 	return r, nil
 }
 
+// at is the record at k; the store is locked.
+func (s *store) at(k objKey) *record {
+	b, ok := s.byNS[k.namespace]
+	if !ok {
+		return nil
+	}
+	return b.get(k.name)
+}
+
 // put adds or replaces r; the store is locked.
 func (s *store) put(r *record) {
-	k := keyOf(r)
-	old := s.items[k]
-	if old != nil {
+	b := s.byNS[r.namespace]
+	old := b.get(r.name)
+	if old != nil && old.namespace == "" {
 		s.unindex(old)
 	}
-	s.items[k] = r
-	if ws := workspaceOf(r); ws != "" {
+	b.put(r)
+	s.byNS[r.namespace] = b
+	if ws := workspaceOf(r); ws != "" && r.namespace == "" {
 		s.byWS[ws] = append(s.byWS[ws], r)
 	}
 	for _, h := range s.handlers {
@@ -89,17 +177,29 @@ func (s *store) put(r *record) {
 
 // remove deletes the record at k; the store is locked.
 func (s *store) remove(k objKey) {
-	old, ok := s.items[k]
+	b, ok := s.byNS[k.namespace]
 	if !ok {
 		return
 	}
-	s.unindex(old)
-	delete(s.items, k)
+	old := b.get(k.name)
+	if old == nil {
+		return
+	}
+	if old.namespace == "" {
+		s.unindex(old)
+	}
+	b.remove(k.name)
+	if b.len() == 0 {
+		delete(s.byNS, k.namespace)
+	} else {
+		s.byNS[k.namespace] = b
+	}
 	for _, h := range s.handlers {
 		h(old, nil)
 	}
 }
 
+// unindex takes a cluster-scoped record out of the workspace index.
 func (s *store) unindex(r *record) {
 	ws := workspaceOf(r)
 	if ws == "" {
@@ -111,6 +211,17 @@ func (s *store) unindex(r *record) {
 		return
 	}
 	s.byWS[ws] = slices.Clip(list)
+}
+
+// all yields every record; the store is locked.
+func (s *store) all(yield func(*record) bool) {
+	for _, b := range s.byNS {
+		for r := range b.all {
+			if !yield(r) {
+				return
+			}
+		}
+	}
 }
 
 // Add, Update, Delete, Replace and Resync make the store a
@@ -166,10 +277,14 @@ func (s *store) Replace(list []any, _ string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for k := range s.items {
-		if _, ok := keep[k]; !ok {
-			s.remove(k)
+	var gone []objKey
+	for r := range s.all {
+		if _, ok := keep[keyOf(r)]; !ok {
+			gone = append(gone, keyOf(r))
 		}
+	}
+	for _, k := range gone {
+		s.remove(k)
 	}
 	for _, r := range fresh {
 		s.put(r)
@@ -195,22 +310,32 @@ func (s *store) hasSynced() bool {
 func (s *store) get(k objKey) (*record, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	r, ok := s.items[k]
-	return r, ok
+	r := s.at(k)
+	return r, r != nil
 }
 
-// list is the records of workspace ws, or all when ws is "".
+// list is the records of workspace ws, or all when ws is "": of a
+// namespaced kind those in the namespace ws labelled with it (no other
+// namespace holds any, see toRecord), of a cluster-scoped kind those the
+// index holds.
 func (s *store) list(ws string) []*record {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if ws != "" {
-		return slices.Clone(s.byWS[ws])
+	var out []*record
+	if ws == "" {
+		for r := range s.all {
+			out = append(out, r)
+		}
+		return out
 	}
-	out := make([]*record, 0, len(s.items))
-	for _, r := range s.items {
-		out = append(out, r)
+	if b, ok := s.byNS[ws]; ok {
+		for r := range b.all {
+			if workspaceOf(r) == ws {
+				out = append(out, r)
+			}
+		}
 	}
-	return out
+	return append(out, s.byWS[ws]...)
 }
 
 // addHandler tells h of every record held, as added, and of every change
@@ -218,7 +343,7 @@ func (s *store) list(ws string) []*record {
 func (s *store) addHandler(h handler) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, r := range s.items {
+	for r := range s.all {
 		h(nil, r)
 	}
 	s.handlers = append(s.handlers, h)
