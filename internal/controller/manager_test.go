@@ -42,7 +42,8 @@ func TestTransformShares(t *testing.T) {
 	}
 	ws := func(name string) *tenancyv1.Workspace {
 		hard := corev1.ResourceList{"pods": resource.MustParse("50")}
-		w := &tenancyv1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: name},
+		w := &tenancyv1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: name,
+			Annotations: map[string]string{tenancyv1.AnnotationCreatedBy: "alice"}, Finalizers: []string{"tenancy.dev/workspace"}},
 			Spec: tenancyv1.WorkspaceSpec{ResourceQuota: &corev1.ResourceQuotaSpec{Hard: hard}},
 			Status: tenancyv1.WorkspaceStatus{Quota: &tenancyv1.QuotaStatus{Hard: hard.DeepCopy(), Used: corev1.ResourceList{"pods": resource.MustParse("0")}},
 				Conditions: []metav1.Condition{{Type: "Ready", Status: metav1.ConditionTrue, Reason: "Provisioned"}}}}
@@ -50,6 +51,8 @@ func TestTransformShares(t *testing.T) {
 		return out.(*tenancyv1.Workspace)
 	}
 	w1, w2 := ws("ml"), ws("cv")
+	same("annotations", w1.Annotations, w2.Annotations)
+	same("finalizers", w1.Finalizers, w2.Finalizers)
 	same("workspace quota", w1.Spec.ResourceQuota.Hard, w2.Spec.ResourceQuota.Hard)
 	same("workspace quota status", w1.Status.Quota.Used, w2.Status.Quota.Used)
 	same("equal conditions", w1.Status.Conditions, w2.Status.Conditions)

@@ -49,6 +49,7 @@ type Interner struct {
 	seed       maphash.Seed
 	strs       map[string]string
 	labels     map[uint64]labelList
+	maps       map[uint64]map[string]string
 	owners     map[uint64][]metav1.OwnerReference
 	managers   map[uint64][]metav1.ManagedFieldsEntry
 	finalizers map[uint64][]string
@@ -68,6 +69,7 @@ func NewInterner() *Interner {
 		seed:       maphash.MakeSeed(),
 		strs:       map[string]string{},
 		labels:     map[uint64]labelList{},
+		maps:       map[uint64]map[string]string{},
 		owners:     map[uint64][]metav1.OwnerReference{},
 		managers:   map[uint64][]metav1.ManagedFieldsEntry{},
 		finalizers: map[uint64][]string{},
@@ -169,11 +171,13 @@ func quotaKey(st *corev1.ResourceQuotaStatus) string {
 	return listKey(st.Hard) + "\x01" + listKey(st.Used)
 }
 
-// Workspace makes what Workspaces share point to kept copies: the quota
-// (most are the class's), the mirrored quota status, the conditions'
-// words, which are the same for every workspace in the same state, and
-// the conditions themselves.
+// Workspace makes what Workspaces share point to kept copies: their labels,
+// annotations (who created them) and finalizers, the quota (most are the
+// class's), the mirrored quota status, the conditions' words, which are
+// the same for every workspace in the same state, and the conditions
+// themselves.
 func (in *Interner) Workspace(ws *tenancyv1.Workspace) {
+	in.metadata(ws)
 	if q := ws.Spec.ResourceQuota; q != nil {
 		q.Hard = in.resources(q.Hard)
 	}
@@ -214,6 +218,22 @@ func conditionsKey(cs []metav1.Condition) string {
 	return b.String()
 }
 
+// metadata makes an object's labels, annotations and finalizers point to
+// kept copies of equal ones.
+func (in *Interner) metadata(o metav1.Object) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if l := o.GetLabels(); len(l) > 0 {
+		o.SetLabels(sharedByHash(in, in.maps, l, mapKey))
+	}
+	if a := o.GetAnnotations(); len(a) > 0 {
+		o.SetAnnotations(sharedByHash(in, in.maps, a, mapKey))
+	}
+	if f := o.GetFinalizers(); len(f) > 0 {
+		o.SetFinalizers(sharedByHash(in, in.finalizers, f, finalizersKey))
+	}
+}
+
 // resources makes a ResourceList point to the kept copy of an equal one.
 func (in *Interner) resources(l corev1.ResourceList) corev1.ResourceList {
 	if len(l) == 0 {
@@ -231,6 +251,17 @@ func listKey(l corev1.ResourceList) string {
 		b.WriteString(string(k))
 		b.WriteByte('=')
 		b.WriteString(q.String())
+		b.WriteByte(0)
+	}
+	return b.String()
+}
+
+func mapKey(m map[string]string) string {
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		b.WriteString(k)
+		b.WriteByte('=')
+		b.WriteString(m[k])
 		b.WriteByte(0)
 	}
 	return b.String()
