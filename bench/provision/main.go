@@ -64,6 +64,7 @@ type options struct {
 	profileSeconds    int
 	profileDelay      time.Duration
 	chartWith         string
+	chartFrom         string
 }
 
 func main() {
@@ -104,6 +105,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.deletion, "delete", true, "delete every workspace and measure until all are gone (and the honest ceiling's own deletion)")
 	fs.StringVar(&o.jsonPath, "json", "", "write the results as JSON to this file")
 	fs.StringVar(&o.chartWith, "chart-with", "", "draw in the -svg chart the ceilings of this -json file of another run (a -skip-tenancy run on a control plane of its own) instead of this run's")
+	fs.StringVar(&o.chartFrom, "chart-from", "", "measure nothing: draw the -svg chart from this -json file of an earlier run (its ceilings, or -chart-with's)")
 	fs.StringVar(&o.svgPath, "svg", "", "write a chart of workspaces Ready over time (Tenancy beside the ceilings) to this SVG file")
 	fs.StringVar(&o.profileDir, "profile", "", "write pprof profiles here: the controller's and kube-apiserver's CPU over -profile-seconds of provisioning, the controller's heap after the idle window")
 	fs.IntVar(&o.profileSeconds, "profile-seconds", 30, "how long the CPU profiles of -profile run")
@@ -114,6 +116,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if o.n < 1 || o.concurrency < 1 || o.creators < 1 {
 		return errors.New("-n, -concurrency and -creators must be at least 1")
+	}
+	if o.chartFrom != "" {
+		if o.svgPath == "" {
+			return errors.New("-chart-from draws a chart: give the file to write with -svg")
+		}
+		res, err := readResults(o.chartFrom)
+		if err != nil {
+			return fmt.Errorf("-chart-from: %w", err)
+		}
+		if res.Tenancy != nil && len(res.Tenancy.ReadyTimes) == 0 {
+			return fmt.Errorf("-chart-from: %s has no Ready times (written before the bench recorded them): run again", o.chartFrom)
+		}
+		if err := drawChart(o.svgPath, res, o.chartWith); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "chart written to %s\n", o.svgPath)
+		return nil
 	}
 	if o.skipTenancy && o.skipCeiling {
 		return errors.New("-skip-tenancy and -skip-ceiling leave nothing to measure: drop one")

@@ -198,10 +198,15 @@ type tenancyResults struct {
 	IdleWrites          float64 `json:"idleWrites"`
 	// WritesPerWorkspace counts the Workspace's create and every write the
 	// controller sent to steady state.
-	WritesPerWorkspace   float64         `json:"writesPerWorkspace"`
-	RequestsPerWorkspace float64         `json:"requestsPerWorkspace"`
-	Restart              *restartResults `json:"restart,omitempty"`
-	Delete               *deleteResults  `json:"delete,omitempty"`
+	WritesPerWorkspace   float64 `json:"writesPerWorkspace"`
+	RequestsPerWorkspace float64 `json:"requestsPerWorkspace"`
+	// ReadyTimes and PodsReadyTimes are when each workspace became Ready
+	// (PodsReady), since the first create, sorted: the curves of the chart
+	// (-chart-from redraws it).
+	ReadyTimes     []float64       `json:"readyTimes,omitempty"`
+	PodsReadyTimes []float64       `json:"podsReadyTimes,omitempty"`
+	Restart        *restartResults `json:"restart,omitempty"`
+	Delete         *deleteResults  `json:"delete,omitempty"`
 }
 
 type ceilingResults struct {

@@ -26,6 +26,8 @@ func (b *bench) results() *results {
 		IdleWrites:           a.idleRequests.writes(),
 		WritesPerWorkspace:   (n + steady.writes()) / n, // the Workspace's create, then the controller's
 		RequestsPerWorkspace: (n + steady.total()) / n,
+		ReadyTimes:           seconds(a.rec.since(tenancyv1.ConditionReady, a.first)),
+		PodsReadyTimes:       seconds(a.rec.since(tenancyv1.ConditionPodsReady, a.first)),
 		Restart:              a.restart,
 		Delete:               a.delete,
 	}
@@ -225,17 +227,23 @@ func pct(sorted []time.Duration, p int) string {
 
 // chart draws Tenancy's Ready and PodsReady curves beside the ceilings'.
 func (b *bench) chart(path string) error {
-	a := &b.a
+	return drawChart(path, b.results(), b.o.chartWith)
+}
+
+// drawChart draws the curves of res, its ceilings' replaced by those of
+// the -json file chartWith (a run on a control plane of its own) unless
+// that is "".
+func drawChart(path string, res *results, chartWith string) error {
 	var ss []series
-	if !b.o.skipTenancy {
-		ss = append(ss, series{name: "Tenancy: Ready", color: "#1f77b4", times: a.rec.since(tenancyv1.ConditionReady, a.first)})
-		if pods := a.rec.since(tenancyv1.ConditionPodsReady, a.first); len(pods) > 0 {
-			ss = append(ss, series{name: "Tenancy: PodsReady (default ServiceAccount)", color: "#1f77b4", dash: true, times: pods})
+	if t := res.Tenancy; t != nil {
+		ss = append(ss, series{name: "Tenancy: Ready", color: "#1f77b4", times: durations(t.ReadyTimes)})
+		if len(t.PodsReadyTimes) > 0 {
+			ss = append(ss, series{name: "Tenancy: PodsReady (default ServiceAccount)", color: "#1f77b4", dash: true, times: durations(t.PodsReadyTimes)})
 		}
 	}
-	ceiling, createOnly, where := b.ceiling.times, b.createOnly.times, ""
-	if b.o.chartWith != "" {
-		other, err := readResults(b.o.chartWith)
+	ceiling, createOnly, where := durations(res.Ceiling.DoneSeconds), durations(res.CreateOnlyCeiling.DoneSeconds), ""
+	if chartWith != "" {
+		other, err := readResults(chartWith)
 		if err != nil {
 			return fmt.Errorf("-chart-with: %w", err)
 		}
@@ -248,6 +256,6 @@ func (b *bench) chart(path string) error {
 	if len(createOnly) > 0 {
 		ss = append(ss, series{name: "create-only ceiling (objects)" + where, color: "#2ca02c", dash: true, times: createOnly})
 	}
-	title := fmt.Sprintf("%d workspaces created at once: ready over time (%s)", b.o.n, b.version)
-	return writeSVG(path, title, b.o.n, ss)
+	title := fmt.Sprintf("%d workspaces created at once: ready over time (%s)", res.Workspaces, res.Version)
+	return writeSVG(path, title, res.Workspaces, ss)
 }
