@@ -3,7 +3,7 @@
 // controller's memory. controller-runtime's cache holds each as a typed
 // object with its whole ObjectMeta, well over a kilobyte in the heap even
 // with everything the controller never reads dropped. This cache keeps a
-// record of a few hundred bytes instead (see record): identity, the hash
+// record of about a hundred bytes instead (see record): identity, the hash
 // annotation, whatever the objects of a workspace share (labels, owner
 // references, managers), and the status of the two kinds whose status is
 // read (Namespaces, ResourceQuotas). Reads through Reader give back typed
