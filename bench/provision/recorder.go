@@ -195,7 +195,9 @@ type tenancyResults struct {
 	CPUSeconds          float64 `json:"cpuSeconds"`
 	APIServerCPUSeconds float64 `json:"apiserverCPUSeconds"`
 	PeakRSSBytes        int64   `json:"peakRSSBytes"`
-	IdleWrites          float64 `json:"idleWrites"`
+	// GoMemLimit is the controller's GOMEMLIMIT (-gomemlimit), if set.
+	GoMemLimit string  `json:"goMemLimit,omitempty"`
+	IdleWrites float64 `json:"idleWrites"`
 	// WritesPerWorkspace counts the Workspace's create and every write the
 	// controller sent to steady state.
 	WritesPerWorkspace   float64 `json:"writesPerWorkspace"`

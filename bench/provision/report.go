@@ -23,6 +23,7 @@ func (b *bench) results() *results {
 		CPUSeconds:           a.cpu.Total().Seconds(),
 		APIServerCPUSeconds:  a.cpu["kube-apiserver"].Seconds(),
 		PeakRSSBytes:         a.peakRSS,
+		GoMemLimit:           o.gomemlimit,
 		IdleWrites:           a.idleRequests.writes(),
 		WritesPerWorkspace:   (n + steady.writes()) / n, // the Workspace's create, then the controller's
 		RequestsPerWorkspace: (n + steady.total()) / n,
@@ -136,7 +137,11 @@ func (b *bench) reportTenancy(w io.Writer, res *results) {
 	row := func(k, v string) { fmt.Fprintf(w, "  %s\t%s\n", k, v) }
 	perWS := func(d time.Duration) string { return fmt.Sprintf("%.1f ms per workspace", float64(d.Milliseconds())/n) }
 
-	fmt.Fprintf(w, "Tenancy controller (--concurrency %d, %d parallel creators)\n", o.concurrency, o.creators)
+	memLimit := ""
+	if o.gomemlimit != "" {
+		memLimit = ", GOMEMLIMIT=" + o.gomemlimit
+	}
+	fmt.Fprintf(w, "Tenancy controller (--concurrency %d, %d parallel creators%s)\n", o.concurrency, o.creators, memLimit)
 	row("create all Workspaces (client side)", a.createAll.Round(time.Millisecond).String())
 	row("first create → all Ready", fmt.Sprintf("%s  (%.1f workspaces/s)", a.allReady.Round(time.Millisecond), n/a.allReady.Seconds()))
 	if l := a.rec.latencies(tenancyv1.ConditionReady); len(l) > 0 {
