@@ -27,10 +27,12 @@ func (b *bench) results() *results {
 		IdleWrites:           a.idleRequests.writes(),
 		WritesPerWorkspace:   (n + steady.writes()) / n, // the Workspace's create, then the controller's
 		RequestsPerWorkspace: (n + steady.total()) / n,
-		ReadyTimes:           seconds(a.rec.since(tenancyv1.ConditionReady, a.first)),
-		PodsReadyTimes:       seconds(a.rec.since(tenancyv1.ConditionPodsReady, a.first)),
 		Restart:              a.restart,
 		Delete:               a.delete,
+	}
+	if a.rec != nil { // nil with -skip-tenancy
+		res.Tenancy.ReadyTimes = seconds(a.rec.since(tenancyv1.ConditionReady, a.first))
+		res.Tenancy.PodsReadyTimes = seconds(a.rec.since(tenancyv1.ConditionPodsReady, a.first))
 	}
 	ceiling := func(p ceilingPhase) ceilingResults {
 		return ceilingResults{Seconds: p.done.Seconds(), CPUSeconds: p.cpu.Total().Seconds(),
