@@ -252,7 +252,7 @@ func (b *bench) run(ctx context.Context) (err error) {
 		b.logf("results written to %s", o.jsonPath)
 	}
 	if o.svgPath != "" {
-		if err := b.chart(o.svgPath); err != nil {
+		if err := drawChart(o.svgPath, res, o.chartWith); err != nil {
 			return err
 		}
 		b.logf("chart written to %s", o.svgPath)

@@ -232,12 +232,8 @@ func pct(sorted []time.Duration, p int) string {
 	return sorted[i].Round(10 * time.Millisecond).String()
 }
 
-// chart draws Tenancy's Ready and PodsReady curves beside the ceilings'.
-func (b *bench) chart(path string) error {
-	return drawChart(path, b.results(), b.o.chartWith)
-}
-
-// drawChart draws the curves of res, its ceilings' replaced by those of
+// drawChart draws Tenancy's Ready and PodsReady curves of res beside its
+// ceilings', those replaced by the ceilings of
 // the -json file chartWith (a run on a control plane of its own) unless
 // that is "".
 func drawChart(path string, res *results, chartWith string) error {

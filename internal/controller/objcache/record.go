@@ -191,19 +191,8 @@ func newLabelList(m map[string]string, str func(string) string) labelList {
 	return l
 }
 
-// Get is the value of label key, "" when there is none.
-func (l labelList) Get(key string) string {
-	v, _ := l.lookup(key)
-	return v
-}
-
-// Has says whether there is a label key.
-func (l labelList) Has(key string) bool {
-	_, ok := l.lookup(key)
-	return ok
-}
-
-func (l labelList) lookup(key string) (string, bool) {
+// Lookup is the value of label key, and whether there is one.
+func (l labelList) Lookup(key string) (string, bool) {
 	for i := 0; i+1 < len(l); i += 2 {
 		if l[i] == key {
 			return l[i+1], true
@@ -212,8 +201,17 @@ func (l labelList) lookup(key string) (string, bool) {
 	return "", false
 }
 
-// Lookup is Get, telling whether the label is there (labels.Labels).
-func (l labelList) Lookup(key string) (string, bool) { return l.lookup(key) }
+// Get is the value of label key, "" when there is none.
+func (l labelList) Get(key string) string {
+	v, _ := l.Lookup(key)
+	return v
+}
+
+// Has says whether there is a label key.
+func (l labelList) Has(key string) bool {
+	_, ok := l.Lookup(key)
+	return ok
+}
 
 // toMap is a map of the labels, the caller's (nil for none).
 func (l labelList) toMap() map[string]string {
