@@ -3,9 +3,9 @@
 // server, how much memory it needs, that it sends no writes once
 // everything is provisioned, how fast a restarted controller verifies
 // everything, and how fast workspaces are deleted; then it measures two
-// ceilings on the same control plane: the honest one (one client POSTing
-// each Workspace, its objects and one status write) and the create-only
-// one (the objects alone). See bench/README.md.
+// ceilings on a fresh control plane of their own: the honest one (one
+// client POSTing each Workspace, its objects and one status write) and the
+// create-only one (the objects alone). See bench/README.md.
 //
 //	go run ./bench/provision -n 1000 -json /tmp/bench.json -svg bench/provision-1000.svg
 package main
@@ -52,6 +52,7 @@ type options struct {
 	skipCeiling       bool
 	skipTenancy       bool
 	ceilingFirst      bool
+	sharedPlane       bool
 	optimalApply      bool
 	createOnly        bool
 	admission         bool
@@ -60,6 +61,7 @@ type options struct {
 	jsonPath          string
 	svgPath           string
 	gomemlimit        string
+	godebug           string
 	profileDir        string
 	profileSeconds    int
 	profileDelay      time.Duration
@@ -97,7 +99,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.binary, "controller-binary", "", "controller binary to run: tenancy-controller, or tenancy run as `tenancy controller` (default: built from ./cmd/tenancy-controller, what the installed controller runs)")
 	fs.BoolVar(&o.skipCeiling, "skip-ceiling", false, "measure Tenancy only")
 	fs.BoolVar(&o.skipTenancy, "skip-tenancy", false, "measure the ceilings only, on a control plane of their own (compare with a -skip-ceiling run: neither then meets the other's objects)")
-	fs.BoolVar(&o.ceilingFirst, "ceiling-first", false, "measure the ceilings before Tenancy (to see how much the order matters)")
+	fs.BoolVar(&o.ceilingFirst, "ceiling-first", false, "measure the ceilings before Tenancy")
+	fs.BoolVar(&o.sharedPlane, "shared-control-plane", false, "measure Tenancy and the ceilings on one control plane, one after the other, so that the second meets the first's objects (to see what that costs); by default each gets a fresh one")
 	fs.BoolVar(&o.createOnly, "create-only", true, "also measure the create-only ceiling (the objects alone)")
 	fs.BoolVar(&o.optimalApply, "optimal-apply", false, "also measure the create-only client writing with server-side apply instead of create")
 	fs.BoolVar(&o.admission, "admission", true, "install the admission policies as `tenancy install` does (the finalizer is then set at admission); false measures the controller's fallback")
@@ -111,6 +114,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.profileSeconds, "profile-seconds", 30, "how long the CPU profiles of -profile run")
 	fs.DurationVar(&o.profileDelay, "profile-delay", 0, "start the CPU profiles of -profile this long after the first create (late in a long run, where it slows down)")
 	fs.StringVar(&o.gomemlimit, "gomemlimit", "", "GOMEMLIMIT of the controller process (e.g. 100MiB; default: none)")
+	fs.StringVar(&o.godebug, "godebug", "", "GODEBUG of the controller process, for diagnosis (e.g. gctrace=1, with -keep to read the controller's log; memprofilerate=2048 for a finer -profile heap)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -154,8 +158,9 @@ type bench struct {
 	out, progress io.Writer
 	cluster       *localcluster.Cluster
 	client        client.Client
-	dir           string // data directory
-	version       string // of the source tree the controller is built from
+	dir           string   // data directory
+	planes        []string // the control planes' data directories, in dir
+	version       string   // of the source tree the controller is built from
 	start         time.Time
 
 	a          tenancyPhase
@@ -183,8 +188,10 @@ func (b *bench) run(ctx context.Context) (err error) {
 		case o.keep:
 			fmt.Fprintf(b.progress, "kept %s (controller log %s)\n", b.dir, b.a.logPath)
 		case failed:
-			_ = os.RemoveAll(filepath.Join(b.dir, "etcd"))
-			fmt.Fprintf(b.progress, "logs kept in %s (controller log %s)\n", filepath.Join(b.dir, "logs"), b.a.logPath)
+			for _, p := range b.planes {
+				_ = os.RemoveAll(filepath.Join(p, "etcd"))
+			}
+			fmt.Fprintf(b.progress, "logs kept in %s (controller log %s)\n", b.logDirs(), b.a.logPath)
 		case o.dataDir == "":
 			_ = os.RemoveAll(b.dir)
 		}
@@ -201,46 +208,47 @@ func (b *bench) run(ctx context.Context) (err error) {
 		}
 	}
 
-	b.logf("starting the control plane in %s (etcd fsync %s)", b.dir, onOff(!o.unsafeNoFsync))
-	b.cluster, err = localcluster.Start(ctx, localcluster.Options{
-		DataDir: b.dir, Reset: true, UnsafeNoFsync: o.unsafeNoFsync, Progress: prefixWriter{b},
-		APIServerProfiling: o.profileDir != "",
-	})
-	if err != nil {
-		return err
+	// Each phase gets a fresh control plane unless -shared-control-plane:
+	// whoever ran second on a shared one would meet the first's objects
+	// (their RBAC bindings slow every request; bench/README.md).
+	first, second := "tenancy", "ceiling"
+	if o.ceilingFirst {
+		first, second = second, first
 	}
-	defer func() { _ = b.cluster.Stop() }()
-	cfg := b.cluster.Config()
-	cfg.QPS, cfg.Burst = 1000, 2000 // the driver must not be the bottleneck
-	if b.client, err = client.New(cfg, client.Options{Scheme: controller.Scheme()}); err != nil {
-		return err
-	}
-	if err := install.CRDs(ctx, b.client); err != nil {
-		return err
-	}
-	if o.admission {
-		mutating, err := install.Admission(ctx, b.client, b.cluster.Config())
-		if err != nil {
-			return err
-		}
-		b.logf("admission policies installed (MutatingAdmissionPolicy %s)", onOff(mutating))
-	}
-
-	if o.ceilingFirst && !o.skipCeiling && !o.skipTenancy {
-		if err := b.ceilings(ctx); err != nil {
-			return err
+	var phases []string
+	for _, p := range []string{first, second} {
+		if (p == "tenancy" && !o.skipTenancy) || (p == "ceiling" && !o.skipCeiling) {
+			phases = append(phases, p)
 		}
 	}
 	var tenancyErr error
-	if !o.skipTenancy {
-		tenancyErr = b.tenancy(ctx, binary)
-	}
-	if tenancyErr != nil && !errors.Is(tenancyErr, errVerdict) {
-		return tenancyErr
-	}
-	if (!o.ceilingFirst || o.skipTenancy) && !o.skipCeiling {
-		if err := b.ceilings(ctx); err != nil {
-			return err
+	for i, phase := range phases {
+		if i == 0 || !o.sharedPlane {
+			dir := b.dir
+			if len(phases) > 1 && !o.sharedPlane {
+				dir = filepath.Join(b.dir, phase)
+			}
+			stop, err := b.startPlane(ctx, dir)
+			if err != nil {
+				return err
+			}
+			defer stop()
+		}
+		switch phase {
+		case "tenancy":
+			tenancyErr = b.tenancy(ctx, binary)
+			if tenancyErr != nil && !errors.Is(tenancyErr, errVerdict) {
+				return tenancyErr
+			}
+		case "ceiling":
+			if err := b.ceilings(ctx); err != nil {
+				return err
+			}
+		}
+		if i+1 < len(phases) && !o.sharedPlane {
+			if err := b.cluster.Stop(); err != nil {
+				return fmt.Errorf("stop the %s phase's control plane: %w", phase, err)
+			}
 		}
 	}
 	res := b.results()
@@ -262,6 +270,52 @@ func (b *bench) run(ctx context.Context) (err error) {
 	}
 	failed = false
 	return nil
+}
+
+// startPlane starts a fresh control plane in dir, with Tenancy's CRDs
+// and (with -admission) its admission policies, as b.cluster and b.client;
+// stop stops it.
+func (b *bench) startPlane(ctx context.Context, dir string) (stop func(), err error) {
+	o := b.o
+	b.planes = append(b.planes, dir)
+	b.logf("starting a control plane in %s (etcd fsync %s)", dir, onOff(!o.unsafeNoFsync))
+	b.cluster, err = localcluster.Start(ctx, localcluster.Options{
+		DataDir: dir, Reset: true, UnsafeNoFsync: o.unsafeNoFsync, Progress: prefixWriter{b},
+		APIServerProfiling: o.profileDir != "",
+	})
+	if err != nil {
+		return nil, err
+	}
+	c := b.cluster
+	stop = func() { _ = c.Stop() }
+	cfg := c.Config()
+	cfg.QPS, cfg.Burst = 1000, 2000 // the driver must not be the bottleneck
+	if b.client, err = client.New(cfg, client.Options{Scheme: controller.Scheme()}); err != nil {
+		stop()
+		return nil, err
+	}
+	if err := install.CRDs(ctx, b.client); err != nil {
+		stop()
+		return nil, err
+	}
+	if o.admission {
+		mutating, err := install.Admission(ctx, b.client, c.Config())
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		b.logf("admission policies installed (MutatingAdmissionPolicy %s)", onOff(mutating))
+	}
+	return stop, nil
+}
+
+// logDirs is where the control planes keep their logs.
+func (b *bench) logDirs() string {
+	var dirs []string
+	for _, p := range b.planes {
+		dirs = append(dirs, filepath.Join(p, "logs"))
+	}
+	return strings.Join(dirs, " and ")
 }
 
 // errVerdict: a measured property that must hold did not (writes in the

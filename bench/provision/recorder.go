@@ -180,9 +180,12 @@ func (w *workspaceChanges) summary() (total int, lines []string) {
 
 // results is what -json writes.
 type results struct {
-	Workspaces        int                `json:"workspaces"`
-	Version           string             `json:"version"`
-	Machine           string             `json:"machine"`
+	Workspaces int    `json:"workspaces"`
+	Version    string `json:"version"`
+	Machine    string `json:"machine"`
+	// ControlPlanes says whether Tenancy and the ceilings ran on one
+	// control plane or each on its own ("" when only one was measured).
+	ControlPlanes     string             `json:"controlPlanes,omitempty"`
 	Tenancy           *tenancyResults    `json:"tenancy,omitempty"`
 	Ceiling           ceilingResults     `json:"ceiling"`
 	CreateOnlyCeiling ceilingResults     `json:"createOnlyCeiling"`

@@ -16,6 +16,15 @@ func (b *bench) results() *results {
 	o, a := b.o, &b.a
 	n := float64(o.n)
 	res := &results{Workspaces: o.n, Version: b.version, Machine: machine(), Ratios: map[string]float64{}}
+	switch {
+	case o.skipTenancy || o.skipCeiling:
+	case o.sharedPlane && o.ceilingFirst:
+		res.ControlPlanes = "shared: Tenancy after the ceilings, among their objects"
+	case o.sharedPlane:
+		res.ControlPlanes = "shared: the ceilings after Tenancy, among its objects"
+	default:
+		res.ControlPlanes = "separate: Tenancy and the ceilings each on a fresh one, one after the other"
+	}
 	steady := a.requests.add(a.settleRequests)
 	res.Tenancy = &tenancyResults{
 		ReadySeconds:         a.allReady.Seconds(),
@@ -95,8 +104,12 @@ func (b *bench) report(res *results) {
 		fmt.Fprintf(w, "controller: %s", o.binary)
 	}
 	fmt.Fprintf(w, ", running as User %s with the ClusterRole of config/rbac; admission policies %s\n", controllerUser, onOff(o.admission))
-	fmt.Fprintf(w, "workload: %d workspaces (owner, quota, limit range, network policy, namespace rule; every %dth a cluster rule)\n\n",
+	fmt.Fprintf(w, "workload: %d workspaces (owner, quota, limit range, network policy, namespace rule; every %dth a cluster rule)\n",
 		o.n, o.clusterRulesEvery)
+	if !o.skipTenancy && !o.skipCeiling {
+		fmt.Fprintf(w, "control planes: %s\n", res.ControlPlanes)
+	}
+	fmt.Fprintln(w)
 
 	if !o.skipTenancy {
 		b.reportTenancy(w, res)
@@ -245,6 +258,9 @@ func drawChart(path string, res *results, chartWith string) error {
 		}
 	}
 	ceiling, createOnly, where := durations(res.Ceiling.DoneSeconds), durations(res.CreateOnlyCeiling.DoneSeconds), ""
+	if strings.HasPrefix(res.ControlPlanes, "separate") {
+		where = ", own control plane"
+	}
 	if chartWith != "" {
 		other, err := readResults(chartWith)
 		if err != nil {

@@ -80,6 +80,9 @@ func (b *bench) tenancy(ctx context.Context, binary string) error {
 	if o.gomemlimit != "" {
 		proc.Env = []string{"GOMEMLIMIT=" + o.gomemlimit}
 	}
+	if o.godebug != "" {
+		proc.Env = append(proc.Env, "GODEBUG="+o.godebug)
+	}
 	defer func() {
 		if proc.Running() {
 			_, _ = proc.Stop(15 * time.Second)
