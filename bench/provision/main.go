@@ -225,6 +225,12 @@ func (b *bench) run(ctx context.Context) (err error) {
 		}
 	}
 	var tenancyErr error
+	var stops []func()
+	defer func() {
+		for _, stop := range stops {
+			stop()
+		}
+	}()
 	for i, phase := range phases {
 		if i == 0 || !o.sharedPlane {
 			dir := b.dir
@@ -235,7 +241,7 @@ func (b *bench) run(ctx context.Context) (err error) {
 			if err != nil {
 				return err
 			}
-			defer stop()
+			stops = append(stops, stop)
 		}
 		switch phase {
 		case "tenancy":
