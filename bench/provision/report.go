@@ -11,6 +11,10 @@ import (
 	tenancyv1 "github.com/tenancy-dev/tenancy/api/v1alpha1"
 )
 
+// separatePlanes is results.ControlPlanes when each phase had a control
+// plane of its own (the default).
+const separatePlanes = "separate: Tenancy and the ceilings each on a fresh one, one after the other"
+
 // results gathers the figures -json writes and the report prints.
 func (b *bench) results() *results {
 	o, a := b.o, &b.a
@@ -23,7 +27,7 @@ func (b *bench) results() *results {
 	case o.sharedPlane:
 		res.ControlPlanes = "shared: the ceilings after Tenancy, among its objects"
 	default:
-		res.ControlPlanes = "separate: Tenancy and the ceilings each on a fresh one, one after the other"
+		res.ControlPlanes = separatePlanes
 	}
 	steady := a.requests.add(a.settleRequests)
 	res.Tenancy = &tenancyResults{
@@ -258,7 +262,7 @@ func drawChart(path string, res *results, chartWith string) error {
 		}
 	}
 	ceiling, createOnly, where := durations(res.Ceiling.DoneSeconds), durations(res.CreateOnlyCeiling.DoneSeconds), ""
-	if strings.HasPrefix(res.ControlPlanes, "separate") {
+	if res.ControlPlanes == separatePlanes {
 		where = ", own control plane"
 	}
 	if chartWith != "" {
